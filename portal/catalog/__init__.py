@@ -1,0 +1,1 @@
+"""Catalog: plans, prices, subscriptions and company billing settings."""

@@ -1,0 +1,84 @@
+"""Settings from environment variables, with safe local defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """Use SECRET_KEY, or a key kept in instance/ so local sessions survive restarts."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def load_config() -> dict:
+    """Build the configuration mapping from the environment."""
+    env = os.environ
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    database_url = normalize_database_url(
+        env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'portal.sqlite3'}"
+    )
+    redis_url = env.get("REDIS_URL") or None
+    development = env.get("PORTAL_ENV", "development") == "development"
+    return {
+        "ENV_NAME": env.get("PORTAL_ENV", "development"),
+        "SECRET_KEY": _secret_key(),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "SMTP_URL": env.get("SMTP_URL", "smtp://127.0.0.1:1025"),
+        "MAIL_FROM": env.get("MAIL_FROM", "Billing <billing@localhost>"),
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        "STRIPE_PUBLISHABLE_KEY": env.get("STRIPE_PUBLISHABLE_KEY") or None,
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
+        "MOLLIE_API_KEY": env.get("MOLLIE_API_KEY") or None,
+        "MOLLIE_API_ENDPOINT": env.get("MOLLIE_API_ENDPOINT") or None,
+        # Huey: SQLite file beside the database by default, Redis when REDIS_URL is set.
+        "QUEUE_IMMEDIATE": _bool(env.get("QUEUE_IMMEDIATE"), False),
+        "QUEUE_SQLITE_PATH": env.get("QUEUE_SQLITE_PATH", str(INSTANCE_DIR / "queue.sqlite3")),
+        # Flask-Limiter: memory by default, Redis when REDIS_URL is set.
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),
+        "RATELIMIT_PASSWORD_RESET": env.get("RATELIMIT_PASSWORD_RESET", "5 per hour"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", "3600")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": not development,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": not development,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "LANGUAGES": ["en", "de"],
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
+    }

@@ -1,0 +1,1 @@
+"""Documents rendered from issued data: invoice PDFs (WeasyPrint)."""

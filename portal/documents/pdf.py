@@ -1,0 +1,163 @@
+"""Invoice PDFs: templates/documents/invoice.html rendered by WeasyPrint.
+
+Amounts, numbers and dates are formatted with Babel for the document's locale, so the
+PDF says what the page and the e-mail say. Only data: URLs are fetched while rendering
+(an embedded logo): no network, no files, no web fonts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from decimal import Decimal
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, format_percent
+from flask import render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from sqlalchemy.orm import Session, object_session
+
+from portal.domain.money import Money
+from portal.invoices.models import Invoice
+from portal.invoices.states import InvoiceStatus, VatCategory
+from portal.tenancy.models import Seller
+
+#: Words for the UNCL5305 VAT categories (BT-118), shown beside the code.
+VAT_CATEGORY_LABELS = {
+    VatCategory.STANDARD: _l("Standard rate"),
+    VatCategory.ZERO: _l("Zero rated"),
+    VatCategory.EXEMPT: _l("Exempt from VAT"),
+    VatCategory.REVERSE_CHARGE: _l("Reverse charge"),
+    VatCategory.INTRA_COMMUNITY: _l("Intra-community supply"),
+    VatCategory.EXPORT: _l("Export outside the EU"),
+    VatCategory.OUTSIDE_SCOPE: _l("Not subject to VAT"),
+}
+
+
+def document_locale(locale: str | None) -> str:
+    """``locale`` if Babel knows it, else English."""
+    try:
+        return str(Locale.parse(locale or "en", sep="-" if "-" in (locale or "") else "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return "en"
+
+
+def format_money(minor: int, currency: str, locale: str) -> str:
+    """An amount in minor units, e.g. "€1,234.50" or "1.234,50 €"."""
+    return Money(int(minor), currency).format(locale)
+
+
+def format_quantity(value: Decimal, locale: str) -> str:
+    """A quantity without trailing zeros: "3", "2.5", "0.000125"."""
+    return format_decimal(Decimal(value), format="#,##0.######", locale=locale)
+
+
+def format_unit_price(value: Decimal, currency: str, locale: str) -> str:
+    """A unit price with the currency's decimals, or more when the price has them."""
+    return format_currency(
+        Decimal(value).normalize(), currency, locale=locale, decimal_quantization=False
+    )
+
+
+def format_rate(value: Decimal, locale: str) -> str:
+    """A VAT rate in percent: "19%", "7,7 %"."""
+    return format_percent(
+        (Decimal(value) / 100).normalize(), locale=locale, decimal_quantization=False
+    )
+
+
+def format_day(value: dt.date | None, locale: str) -> str:
+    """A date in the locale's medium format, or a dash."""
+    return format_date(value, "medium", locale=locale) if value else "–"
+
+
+def country_name(code: str | None, locale: str) -> str:
+    """The country's name in ``locale`` ("DE" → "Germany"), or the code if unknown."""
+    if not code:
+        return ""
+    return Locale.parse(locale).territories.get(code.upper(), code)
+
+
+def invoice_filename(invoice: Invoice) -> str:
+    """The PDF's file name: the invoice number, or "draft-<public id>" for a draft."""
+    stem = invoice.number if invoice.number else f"draft-{invoice.public_id}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-") + ".pdf"
+
+
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string, safe inside a <style> element."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    escaped = escaped.replace("<", "\\3C ").replace(">", "\\3E ")
+    return Markup(f'"{escaped}"')  # noqa: S704 (quotes and angle brackets escaped for CSS)
+
+
+def page_counter_content() -> Markup:
+    """CSS ``content`` for "Page 1 of 2" in the current language, with page counters."""
+    page_marker, pages_marker = "\x00PAGE\x00", "\x00PAGES\x00"
+    text = str(css_string(_("Page %(page)s of %(pages)s", page=page_marker, pages=pages_marker)))
+    text = text.replace(page_marker, '" counter(page) "')
+    return Markup(text.replace(pages_marker, '" counter(pages) "'))  # noqa: S704 (escaped above)
+
+
+def _logo_data_uri(session: Session | None, invoice: Invoice) -> str | None:
+    if session is None:
+        return None
+    seller = session.get(Seller, invoice.seller_id)
+    if seller is None or not seller.logo or seller.logo_mime not in {"image/png", "image/svg+xml"}:
+        return None
+    return f"data:{seller.logo_mime};base64,{base64.b64encode(seller.logo).decode('ascii')}"
+
+
+def render_invoice_html(invoice: Invoice, *, locale: str) -> str:
+    """The HTML the PDF is made from (useful to test the content without a PDF reader)."""
+    # Imported here: queries imports services lazily, and pages import this module.
+    from portal.invoices.queries import invoice_parties
+
+    locale = document_locale(locale)
+    session = object_session(invoice)
+    if session is not None:
+        seller, buyer = invoice_parties(session, invoice)
+    else:
+        seller, buyer = dict(invoice.seller_snapshot or {}), dict(invoice.buyer_snapshot or {})
+    currency = invoice.currency
+    with force_locale(locale):
+        return render_template(
+            "documents/invoice.html",
+            invoice=invoice,
+            seller=seller,
+            buyer=buyer,
+            locale=locale,
+            is_draft=invoice.status == InvoiceStatus.DRAFT,
+            logo=_logo_data_uri(session, invoice),
+            page_counter=page_counter_content(),
+            css_string=css_string,
+            vat_labels=VAT_CATEGORY_LABELS,
+            money=lambda minor: format_money(minor, currency, locale),
+            quantity=lambda value: format_quantity(value, locale),
+            unit_price=lambda value: format_unit_price(value, currency, locale),
+            rate=lambda value: format_rate(value, locale),
+            day=lambda value: format_day(value, locale),
+            country=lambda code: country_name(code, locale),
+        )
+
+
+def render_invoice_pdf(invoice: Invoice, *, locale: str) -> bytes:
+    """The invoice as a PDF in ``locale`` (amounts and dates through Babel).
+
+    Needs an app context (templates, translations). Drafts carry a visible "DRAFT" mark.
+    """
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    html = render_invoice_html(invoice, locale=locale)
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    document = HTML(string=html, base_url=None, url_fetcher=fetcher)
+    return document.write_pdf(
+        pdf_identifier=str(invoice.public_id).encode("ascii"),
+        custom_metadata=False,
+    )

@@ -1,0 +1,1 @@
+"""Pure billing rules and arithmetic: no Flask, no database."""

@@ -1,0 +1,1 @@
+"""Invoices: invoices, lines, credit notes, numbering and states."""

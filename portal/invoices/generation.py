@@ -1,0 +1,394 @@
+"""Invoice generation: what a tenant owes for a billing period, as lines, and the draft.
+
+One planner serves the invoice run and the upcoming estimate, so they cannot disagree:
+licensed prices for the period (less any trial), metered usage summed in SQL, proration
+for mid-period changes, the company's discount, and one VAT decision per invoice.
+Periods are half-open [start, end); invoices store the inclusive last day (BT-74).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from portal.catalog.models import (
+    CompanyBillingSettings,
+    Price,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionItem,
+    SubscriptionStatus,
+    UsageKind,
+)
+from portal.domain.pricing import (
+    PriceSpec,
+    Tier,
+    chargeable_fraction,
+    period_containing,
+    price_lines,
+)
+from portal.domain.tax import Party, VatDecision, decide_vat
+from portal.invoices.models import Invoice
+from portal.invoices.services import DraftLine, create_draft
+from portal.invoices.states import InvoiceKind, LineKind
+from portal.tenancy.models import BillingProfile, Seller, Tenant
+from portal.usage.queries import usage_totals
+
+PRICE_QUANTUM = Decimal("1e-10")
+QUANTITY_QUANTUM = Decimal("1e-6")
+
+
+@dataclass(frozen=True)
+class BillingContext:
+    """What the planner needs of a tenant, loaded in bulk for a batch of tenants."""
+
+    tenant: Tenant
+    seller: Seller
+    profile: BillingProfile | None
+    settings: CompanyBillingSettings | None
+    subscriptions: list[Subscription]
+    usage: dict[str, Decimal]  # metric → quantity in the period
+    changes: list[SubscriptionChange]
+
+
+@dataclass
+class InvoicePlan:
+    """The lines an invoice for ``period`` would have, and the VAT decision behind them."""
+
+    tenant: Tenant
+    period_start: dt.date
+    period_end: dt.date  # exclusive
+    issue_date: dt.date
+    vat: VatDecision
+    subscription_id: int | None
+    discount_percent: Decimal
+    lines: list[DraftLine] = field(default_factory=list)
+
+    @property
+    def period_last_day(self) -> dt.date:
+        return self.period_end - dt.timedelta(days=1)
+
+
+def month_period(month: str) -> tuple[dt.date, dt.date]:
+    """[first day, first day of next month) of "YYYY-MM".
+
+    :raise ValueError: when ``month`` is not of that form.
+    """
+    try:
+        start = dt.datetime.strptime(month, "%Y-%m").date()
+    except ValueError as exc:
+        raise ValueError(f"period must look like 2026-10, not {month!r}") from exc
+    end = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return start, end
+
+
+def billed_period(subscription: Subscription, month_start: dt.date, month_end: dt.date):
+    """The subscription's period that the run for this month bills, or None.
+
+    That is the period containing the month's first day, if it ends by the month's end, so
+    every period is billed by exactly one monthly run (monthly, quarterly or yearly).
+    """
+    start, end = period_containing(
+        subscription.started_on,
+        subscription.interval.value,
+        subscription.interval_count,
+        month_start,
+    )
+    if end > month_end:
+        return None
+    return start, end
+
+
+def price_spec(price: Price) -> PriceSpec:
+    """The domain view of a catalog price."""
+    return PriceSpec(
+        model=price.model.value,
+        currency=price.currency,
+        unit_amount=price.unit_amount,
+        tiers=tuple(Tier(t.up_to, t.unit_amount, t.flat_amount) for t in price.tiers),
+        package_size=price.package_size,
+        name=price.nickname,
+    )
+
+
+def vat_for(context: BillingContext, on: dt.date) -> VatDecision:
+    """The invoice's VAT decision: seller and buyer locations, VAT ID, exemption, date."""
+    seller = Party(country=context.seller.country, vat_id=context.seller.vat_id)
+    profile = context.profile
+    if profile is None:
+        buyer = Party(country=context.seller.country, is_business=False)
+    else:
+        buyer = Party(
+            country=profile.country,
+            vat_id=profile.vat_id,
+            is_business=bool(profile.vat_id),
+            tax_exempt=profile.tax_exempt,
+            exemption_reason=profile.tax_exemption_reason,
+        )
+    return decide_vat(seller=seller, buyer=buyer, on=on)
+
+
+def _scaled(unit_price: Decimal, fraction: Fraction) -> Decimal:
+    exact = Fraction(unit_price) * fraction
+    return (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
+        PRICE_QUANTUM, rounding=ROUND_HALF_UP
+    )
+
+
+def _line(
+    plan: InvoicePlan,
+    kind: LineKind,
+    description: str,
+    quantity: Decimal,
+    unit_price: Decimal,
+    price: Price,
+    item: SubscriptionItem | None,
+    details: dict,
+) -> DraftLine:
+    return DraftLine(
+        description=description,
+        quantity=quantity,
+        unit_price=unit_price,
+        kind=kind,
+        vat_category=plan.vat.category,
+        vat_rate=plan.vat.rate,
+        vat_exemption_reason=plan.vat.exemption_reason,
+        vat_exemption_code=plan.vat.exemption_code,
+        unit_code=price.unit_code,
+        price_id=price.id,
+        subscription_item_id=item.id if item else None,
+        period_start=plan.period_start,
+        period_end=plan.period_last_day,
+        details=details,
+    )
+
+
+def _item_lines(
+    plan: InvoicePlan,
+    context: BillingContext,
+    subscription: Subscription,
+    item: SubscriptionItem,
+    usage_scale: Fraction,
+) -> list[DraftLine]:
+    price = item.price
+    spec = price_spec(price)
+    if price.usage_kind == UsageKind.METERED:
+        used = context.usage.get(price.metric or "", Decimal(0))
+        quantity = (used * Decimal(usage_scale.numerator) / usage_scale.denominator).quantize(
+            QUANTITY_QUANTUM, rounding=ROUND_HALF_UP
+        )
+        kind, scale = LineKind.USAGE, Fraction(1)
+    else:
+        quantity = item.quantity
+        kind = LineKind.SUBSCRIPTION
+        scale = chargeable_fraction(plan.period_start, plan.period_end, subscription.trial_end)
+    if scale == 0:
+        return []  # the trial covers the whole period
+    lines = []
+    for priced in price_lines(spec, quantity):
+        unit_price = priced.unit_price if scale == 1 else _scaled(priced.unit_price, scale)
+        description = priced.description
+        details = dict(priced.details)
+        if scale != 1:
+            description += f" (from {subscription.trial_end:%d %b %Y}, after the trial)"
+            details["charged_fraction"] = str(scale)
+        lines.append(
+            _line(plan, kind, description, priced.quantity, unit_price, price, item, details)
+        )
+    return lines
+
+
+def _proration_lines(plan: InvoicePlan, change: SubscriptionChange) -> list[DraftLine]:
+    """Correct the full-period charge at today's terms for the days before ``change``.
+
+    The invoice charges each licensed item at its terms on the last day for the whole
+    period; a change on day D from A to B adds "A for the days before D" and "minus B for
+    the days before D". Chained changes telescope to the right total.
+    """
+    before = Fraction(
+        (change.effective_on - plan.period_start).days, (plan.period_end - plan.period_start).days
+    )
+    if before <= 0 or before >= 1:
+        return []
+    lines = []
+    day = change.effective_on - dt.timedelta(days=1)
+    for price, quantity, sign, wording in (
+        (change.old_price, change.old_quantity, 1, "used until"),
+        (change.new_price, change.new_quantity, -1, "not used until"),
+    ):
+        for priced in price_lines(price_spec(price), quantity):
+            lines.append(
+                _line(
+                    plan,
+                    LineKind.PRORATION,
+                    f"{priced.description}: {priced.quantity.normalize():f} × {wording} "
+                    f"{day:%d %b %Y}",
+                    sign * priced.quantity,
+                    _scaled(priced.unit_price, before),
+                    price,
+                    None,
+                    {"proration": str(before), "change_on": change.effective_on.isoformat()},
+                )
+            )
+    return lines
+
+
+def plan_invoice(
+    context: BillingContext,
+    period_start: dt.date,
+    period_end: dt.date,
+    *,
+    issue_date: dt.date | None = None,
+    usage_scale: Fraction = Fraction(1),
+) -> InvoicePlan:
+    """Plan the invoice of ``context.tenant`` for [period_start, period_end).
+
+    :param usage_scale: multiplies metered usage; the estimate passes the projection factor.
+    """
+    issue_date = issue_date or period_end
+    settings = context.settings
+    plan = InvoicePlan(
+        tenant=context.tenant,
+        period_start=period_start,
+        period_end=period_end,
+        issue_date=issue_date,
+        vat=vat_for(context, issue_date),
+        subscription_id=context.subscriptions[0].id if context.subscriptions else None,
+        discount_percent=settings.discount_percent if settings else Decimal(0),
+    )
+    for subscription in context.subscriptions:
+        for item in subscription.items:
+            plan.lines.extend(_item_lines(plan, context, subscription, item, usage_scale))
+    for change in sorted(context.changes, key=lambda c: (c.effective_on, c.id)):
+        plan.lines.extend(_proration_lines(plan, change))
+    return plan
+
+
+def load_contexts(
+    session: Session,
+    tenants: list[Tenant],
+    period_start: dt.date,
+    period_end: dt.date,
+    *,
+    usage_until: dt.datetime | None = None,
+) -> list[BillingContext]:
+    """Billing contexts for a batch of tenants, in a fixed number of queries (no N+1)."""
+    ids = [t.id for t in tenants]
+    sellers = {
+        s.id: s
+        for s in session.scalars(
+            sa.select(Seller).where(Seller.id.in_({t.seller_id for t in tenants}))
+        )
+    }
+    profiles = {
+        p.tenant_id: p
+        for p in session.scalars(sa.select(BillingProfile).where(BillingProfile.tenant_id.in_(ids)))
+    }
+    settings = {
+        s.tenant_id: s
+        for s in session.scalars(
+            sa.select(CompanyBillingSettings).where(CompanyBillingSettings.tenant_id.in_(ids))
+        )
+    }
+    subscriptions = defaultdict(list)
+    for subscription in session.scalars(
+        sa.select(Subscription)
+        .where(
+            Subscription.tenant_id.in_(ids),
+            Subscription.status != SubscriptionStatus.CANCELED,
+            Subscription.started_on < period_end,
+        )
+        .options(
+            selectinload(Subscription.items)
+            .selectinload(SubscriptionItem.price)
+            .selectinload(Price.tiers)
+        )
+        .order_by(Subscription.id)
+    ):
+        subscriptions[subscription.tenant_id].append(subscription)
+    start = dt.datetime.combine(period_start, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(period_end, dt.time(), tzinfo=dt.UTC)
+    if usage_until is not None:
+        end = min(end, usage_until)
+    usage: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    for (tenant_id, metric), total in usage_totals(session, ids, start, end).items():
+        usage[tenant_id][metric] = total
+    changes = defaultdict(list)
+    for change in session.scalars(
+        sa.select(SubscriptionChange)
+        .where(
+            SubscriptionChange.tenant_id.in_(ids),
+            SubscriptionChange.effective_on > period_start,
+            SubscriptionChange.effective_on < period_end,
+        )
+        .options(
+            selectinload(SubscriptionChange.old_price).selectinload(Price.tiers),
+            selectinload(SubscriptionChange.new_price).selectinload(Price.tiers),
+        )
+    ):
+        changes[change.tenant_id].append(change)
+    return [
+        BillingContext(
+            t,
+            sellers[t.seller_id],
+            profiles.get(t.id),
+            settings.get(t.id),
+            subscriptions.get(t.id, []),
+            usage.get(t.id, {}),
+            changes.get(t.id, []),
+        )
+        for t in tenants
+    ]
+
+
+def draft_from_plan(session: Session, plan: InvoicePlan) -> Invoice:
+    """The draft invoice of a plan; idempotent per tenant, kind and period."""
+    return create_draft(
+        session,
+        plan.tenant,
+        kind=InvoiceKind.SUBSCRIPTION,
+        period_start=plan.period_start,
+        period_end=plan.period_last_day,
+        lines=plan.lines,
+        subscription_id=plan.subscription_id,
+        discount_percent=plan.discount_percent,
+    )
+
+
+def generate_invoices(
+    session: Session, tenants: Iterable[Tenant], month: str, *, issue_date: dt.date | None = None
+) -> list[Invoice]:
+    """Draft invoices of ``tenants`` for the month's billed periods; existing ones are kept."""
+    month_start, month_end = month_period(month)
+    invoices = []
+    tenants = list(tenants)
+    for context in load_contexts(session, tenants, month_start, month_end):
+        by_period: dict[tuple, list[Subscription]] = defaultdict(list)
+        for subscription in context.subscriptions:
+            if (period := billed_period(subscription, month_start, month_end)) is not None:
+                by_period[period].append(subscription)
+        for (start, end), subscriptions in by_period.items():
+            period_context = context
+            if (start, end) != (month_start, month_end):  # quarterly, yearly, odd anchors
+                period_context = load_contexts(session, [context.tenant], start, end)[0]
+            item_ids = {item.id for s in subscriptions for item in s.items}
+            scoped_context = BillingContext(
+                context.tenant,
+                context.seller,
+                context.profile,
+                context.settings,
+                subscriptions,
+                period_context.usage,
+                [c for c in period_context.changes if c.subscription_item_id in item_ids],
+            )
+            plan = plan_invoice(scoped_context, start, end, issue_date=issue_date)
+            if plan.lines:
+                invoices.append(draft_from_plan(session, plan))
+    return invoices

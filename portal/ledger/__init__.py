@@ -1,0 +1,1 @@
+"""Ledger: every financial event as a movement; a tenant's balance is their sum."""

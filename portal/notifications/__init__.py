@@ -1,0 +1,1 @@
+"""Notifications: e-mails through an outbox, and signed links for billing contacts."""

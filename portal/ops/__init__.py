@@ -1,0 +1,1 @@
+"""Operations: background jobs, idempotency records and the audit log."""

@@ -1,0 +1,1 @@
+"""Payments: payment methods, payments, refunds and the webhook inbox."""

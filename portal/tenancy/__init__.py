@@ -1,0 +1,1 @@
+"""Tenancy: sellers, tenants, users, memberships, roles, API tokens and billing profiles."""

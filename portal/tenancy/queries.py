@@ -1,0 +1,58 @@
+"""Read-side queries across tenants, for the admin console."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.domain.money import Money
+from portal.invoices.models import Invoice
+from portal.invoices.states import OPEN_STATUSES
+from portal.tenancy.models import Membership, Tenant
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    tenant: Tenant
+    members: int
+    open: Money
+    open_invoices: int
+
+
+def tenant_summaries(session: Session) -> list[TenantSummary]:
+    """Every tenant with member count and open amount, in two aggregate queries."""
+    members = dict(
+        session.execute(
+            sa.select(Membership.tenant_id, sa.func.count()).group_by(Membership.tenant_id)
+        ).all()
+    )
+    open_rows = {
+        tenant_id: (total, count)
+        for tenant_id, total, count in session.execute(
+            sa.select(
+                Invoice.tenant_id,
+                sa.func.sum(
+                    Invoice.amount_due_minor
+                    - Invoice.amount_paid_minor
+                    - Invoice.amount_credited_minor
+                ),
+                sa.func.count(),
+            )
+            .where(Invoice.status.in_(OPEN_STATUSES))
+            .group_by(Invoice.tenant_id)
+        )
+    }
+    summaries = []
+    for tenant in session.scalars(sa.select(Tenant).order_by(Tenant.name)):
+        total, count = open_rows.get(tenant.id, (0, 0))
+        summaries.append(
+            TenantSummary(
+                tenant=tenant,
+                members=members.get(tenant.id, 0),
+                open=Money(int(total or 0), tenant.currency),
+                open_invoices=int(count),
+            )
+        )
+    return summaries

@@ -1,0 +1,1 @@
+"""Usage: consumptions (usage records) and quotas."""

@@ -1,0 +1,85 @@
+"""Usage read models: totals per metric and usage against quotas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.usage.models import Quota, UsageRecord
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """One row of the quota usage report."""
+
+    tenant_id: int
+    metric: str
+    limit: Decimal | None  # None: usage without a quota
+    used: Decimal
+    is_hard: bool
+
+    @property
+    def percent(self) -> Decimal | None:
+        if not self.limit:
+            return None
+        return (self.used * 100 / self.limit).quantize(Decimal("0.1"))
+
+    @property
+    def warning_level(self) -> Decimal | None:
+        """Usage from which the quota is shown as nearly used (80 %)."""
+        return None if self.limit is None else self.limit * Decimal("0.8")
+
+    @property
+    def shown_used(self) -> Decimal:
+        """Usage capped at the limit, for a meter that cannot overflow."""
+        return self.used if self.limit is None else min(self.used, self.limit)
+
+    @property
+    def over(self) -> bool:
+        return self.limit is not None and self.used > self.limit
+
+
+def usage_totals(
+    session: Session, tenant_ids: list[int], start: dt.datetime, end: dt.datetime
+) -> dict[tuple[int, str], Decimal]:
+    """Usage per (tenant id, metric) in [start, end), summed in SQL in one query."""
+    rows = session.execute(
+        sa.select(UsageRecord.tenant_id, UsageRecord.metric, sa.func.sum(UsageRecord.quantity))
+        .where(
+            UsageRecord.tenant_id.in_(tenant_ids),
+            UsageRecord.occurred_at >= start,
+            UsageRecord.occurred_at < end,
+        )
+        .group_by(UsageRecord.tenant_id, UsageRecord.metric)
+    )
+    return {(tenant_id, metric): total for tenant_id, metric, total in rows}
+
+
+def quota_usage_report(
+    session: Session, tenant_ids: list[int], start: dt.datetime, end: dt.datetime
+) -> list[QuotaUsage]:
+    """Usage in [start, end) against each quota, for several tenants in two queries.
+
+    Metrics used without a quota are listed too (limit None), so nothing is hidden.
+    """
+    used = usage_totals(session, tenant_ids, start, end)
+    quotas = {
+        (q.tenant_id, q.metric): q
+        for q in session.scalars(sa.select(Quota).where(Quota.tenant_id.in_(tenant_ids)))
+    }
+    rows = [
+        QuotaUsage(
+            tenant_id,
+            metric,
+            quota.limit if quota else None,
+            used.get((tenant_id, metric), Decimal(0)),
+            bool(quota and quota.is_hard),
+        )
+        for (tenant_id, metric) in sorted(set(used) | set(quotas))
+        for quota in [quotas.get((tenant_id, metric))]
+    ]
+    return rows

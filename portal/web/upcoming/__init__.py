@@ -1,0 +1,1 @@
+"""upcoming pages."""

@@ -1,0 +1,130 @@
+"""Tenant isolation: every registered route, acting as tenant A, on tenant B's objects.
+
+The matrix is built from ``app.url_map`` so it grows with every new route. A route with a
+URL argument this file does not know fails the suite until the argument is mapped to an
+object of tenant B below.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from portal import create_app
+from portal.payments.models import PaymentMethod
+from portal.tenancy.models import ApiToken
+from portal.tenancy.roles import Role
+
+#: URL argument → how to find tenant B's object for it.
+OBJECT_ARGUMENTS = {
+    "token_id": lambda world: str(world.b.token.public_id),
+    "invoice_id": lambda world: str(world.b.invoice.public_id),
+    "method_id": lambda world: str(world.b.payment_method.public_id),
+}
+
+#: Endpoints anyone may call; they handle no tenant object.
+PUBLIC_ENDPOINTS = {
+    "static",
+    "auth.login",
+    "auth.logout",
+    "auth.forgot_password",
+    "auth.reset_password",
+    "auth.switch_tenant",
+    "auth.set_language",
+}
+
+#: Arguments of public endpoints that are not tenant objects.
+NON_OBJECT_ARGUMENTS = {"filename": "css/portal.css", "token": "not-a-valid-token"}
+
+
+def _routes():
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield pytest.param(
+                rule.endpoint, rule.rule, method, sorted(rule.arguments), id=f"{method} {rule.rule}"
+            )
+
+
+ROUTES = list(_routes())
+
+
+def _url(rule: str, arguments: list[str], world) -> str:
+    url = rule
+    for name in arguments:
+        if name in OBJECT_ARGUMENTS:
+            value = OBJECT_ARGUMENTS[name](world)
+        elif name in NON_OBJECT_ARGUMENTS:
+            value = NON_OBJECT_ARGUMENTS[name]
+        else:
+            pytest.fail(
+                f"{rule}: map URL argument {name!r} to a tenant-B object in OBJECT_ARGUMENTS"
+            )
+        url = url.replace(f"<{name}>", value)
+        for converter in ("string", "uuid", "int", "path"):
+            url = url.replace(f"<{converter}:{name}>", value)
+    return url
+
+
+def test_every_route_is_covered():
+    assert ROUTES, "no routes found"
+    for param in ROUTES:
+        endpoint, rule, _, arguments = param.values
+        for name in arguments:
+            assert name in OBJECT_ARGUMENTS or name in NON_OBJECT_ARGUMENTS, (
+                f"{rule}: add {name!r} to OBJECT_ARGUMENTS"
+            )
+
+
+def test_every_non_public_view_has_a_guard(app):
+    for endpoint, view in app.view_functions.items():
+        if endpoint in PUBLIC_ENDPOINTS:
+            continue
+        guarded = hasattr(view, "required_permission") or hasattr(view, "admin_only")
+        assert guarded, f"{endpoint} is neither tenant_view nor admin_view"
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.VIEWER])
+@pytest.mark.parametrize(("endpoint", "rule", "method", "arguments"), ROUTES)
+def test_tenant_a_cannot_reach_tenant_b(
+    client, auth, world, session, role, endpoint, rule, method, arguments
+):
+    auth.login(world.a.user(role).email)
+    url = _url(rule, arguments, world)
+    form = {
+        "name": "hijack",
+        "access": "billing:write",
+        "tenant": str(world.b.tenant.public_id),
+        "language": "en",
+    }
+    response = client.open(url, method=method, data=form if method != "GET" else None)
+
+    object_arguments = [a for a in arguments if a in OBJECT_ARGUMENTS]
+    view = client.application.view_functions[endpoint]
+    if getattr(view, "admin_only", False):
+        assert response.status_code == 404
+    elif object_arguments:
+        allowed = {404} if role == Role.OWNER else {403, 404}
+        assert response.status_code in allowed, f"{method} {url} → {response.status_code}"
+    elif endpoint == "auth.switch_tenant":
+        assert response.status_code == 404
+    else:
+        assert response.status_code < 500
+    # Nothing of tenant B shows, and nothing of tenant B changed.
+    body = response.get_data(as_text=True)
+    response.close()
+    assert world.b.tenant.name not in body
+    assert world.b.invoice.number not in body
+    session.expire_all()
+    token_b = session.scalar(sa.select(ApiToken).where(ApiToken.id == world.b.token.id))
+    assert token_b.revoked_at is None
+    method_b = session.get(PaymentMethod, world.b.payment_method.id)
+    assert method_b.status == "active" and method_b.is_default
+    assert (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ApiToken)
+            .where(ApiToken.tenant_id == world.b.tenant.id)
+        )
+        == 1
+    )
