@@ -41,8 +41,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from portal.cli import register_cli
     from portal.notifications import outbox  # noqa: F401  (registers the delivery task)
+    from portal.api import register_api
     from portal.web import register_web
 
     register_web(app)
+    register_api(app)
     register_cli(app)
     return app

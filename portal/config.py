@@ -59,8 +59,15 @@ def load_config() -> dict:
         "STRIPE_PUBLISHABLE_KEY": env.get("STRIPE_PUBLISHABLE_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
+        # Stripe.js is loaded from here; localstripe serves a fake at <base>/js.stripe.com/v3/.
+        "STRIPE_JS_URL": env.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
         "MOLLIE_API_KEY": env.get("MOLLIE_API_KEY") or None,
         "MOLLIE_API_ENDPOINT": env.get("MOLLIE_API_ENDPOINT") or None,
+        # Origins besides PUBLIC_BASE_URL that API clients may name as a setup's return_url.
+        "PAYMENT_RETURN_ORIGINS": [
+            o.strip() for o in env.get("PAYMENT_RETURN_ORIGINS", "").split(",") if o.strip()
+        ],
+        "RATELIMIT_WEBHOOKS": env.get("RATELIMIT_WEBHOOKS", "600 per minute"),
         # Huey: SQLite file beside the database by default, Redis when REDIS_URL is set.
         "QUEUE_IMMEDIATE": _bool(env.get("QUEUE_IMMEDIATE"), False),
         "QUEUE_SQLITE_PATH": env.get("QUEUE_SQLITE_PATH", str(INSTANCE_DIR / "queue.sqlite3")),
@@ -69,6 +76,8 @@ def load_config() -> dict:
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),
         "RATELIMIT_PASSWORD_RESET": env.get("RATELIMIT_PASSWORD_RESET", "5 per hour"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Per API token (or per address without one), on every JSON surface.
+        "API_RATE_LIMIT": env.get("RATELIMIT_API", "600 per minute"),
         "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", "3600")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -82,3 +91,27 @@ def load_config() -> dict:
         "LANGUAGES": ["en", "de"],
         "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
     }
+
+
+class UnsafePaymentConfig(RuntimeError):
+    """Payment settings that would send live credentials to a fake API (or vice versa)."""
+
+
+def check_payment_config(config: dict) -> None:
+    """Refuse a fake API base (localstripe, the Mollie stand-in) with a live key or in
+    production.
+
+    :raise UnsafePaymentConfig: naming the offending settings.
+    """
+    production = config.get("ENV_NAME") == "production"
+    stripe_keys = (config.get("STRIPE_SECRET_KEY") or "", config.get("STRIPE_PUBLISHABLE_KEY") or "")
+    if config.get("STRIPE_API_BASE"):
+        if any(key.startswith(("sk_live_", "rk_live_", "pk_live_")) for key in stripe_keys):
+            raise UnsafePaymentConfig("STRIPE_API_BASE points at a fake API but the key is live")
+        if production:
+            raise UnsafePaymentConfig("STRIPE_API_BASE must not be set in production")
+    if config.get("MOLLIE_API_ENDPOINT"):
+        if (config.get("MOLLIE_API_KEY") or "").startswith("live_"):
+            raise UnsafePaymentConfig("MOLLIE_API_ENDPOINT points at a fake API but the key is live")
+        if production:
+            raise UnsafePaymentConfig("MOLLIE_API_ENDPOINT must not be set in production")

@@ -307,11 +307,13 @@ def list_invoices(
     page_size: int = DEFAULT_PAGE_SIZE,
     *,
     today: dt.date,
+    past_end: str = "last",
 ) -> InvoicePage:
     """One page of the tenant's visible invoices, filtered and sorted in SQL.
 
-    The id breaks ties so pages never overlap; ``page_size`` is bounded to 1..100 and a
-    page past the end gives the last page.
+    The id breaks ties so pages never overlap; ``page_size`` is bounded to 1..100. A page
+    past the end gives the last page (``past_end="last"``, for people following a stale
+    link) or no items (``"empty"``, for API clients that page until the list runs out).
     """
     page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
     query = _filtered(visible_invoices(session, tenant), flt)
@@ -320,7 +322,7 @@ def list_invoices(
         query = query.where(condition)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     pages = max(1, math.ceil(total / page_size))
-    page = max(1, min(int(page), pages))
+    page = max(1, int(page) if past_end == "empty" else min(int(page), pages))
     items = list(
         session.scalars(
             query.order_by(*_ordering(flt)).limit(page_size).offset((page - 1) * page_size)

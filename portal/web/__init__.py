@@ -12,6 +12,7 @@ from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from portal.api.core import http_error_response, is_api_request, server_error_response
 from portal.extensions import db, login_manager
 from portal.tenancy.services import load_session_user
 from portal.web.formatting import register_filters
@@ -71,10 +72,14 @@ def register_web(app: Flask) -> None:
         connect_src = "'self'"
         frame_src = "'none'"
         if app.config.get("STRIPE_PUBLISHABLE_KEY"):
-            # Stripe.js and its iframes, only when Stripe is configured (DESIGN "Security").
-            script_src += " https://js.stripe.com"
-            connect_src += " https://api.stripe.com"
-            frame_src = "https://js.stripe.com https://hooks.stripe.com"
+            # Stripe.js and its iframes, only when Stripe is configured (DESIGN "Security");
+            # the origins follow STRIPE_JS_URL / STRIPE_API_BASE (localstripe in development).
+            from portal.payments.providers.stripe import csp_sources
+
+            sources = csp_sources(app.config)
+            script_src += " " + sources["script"]
+            connect_src += " " + sources["connect"]
+            frame_src = sources["frame"]
         response.headers.setdefault(
             "Content-Security-Policy",
             f"default-src 'self'; script-src {script_src}; style-src 'self'; "
@@ -94,6 +99,8 @@ def register_web(app: Flask) -> None:
     def _http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        if is_api_request():  # JSON surfaces answer in their own error shape
+            return http_error_response(error)
         response = error.get_response()
         response.data = render_template("errors/error.html", code=error.code, error=error)
         response.content_type = "text/html; charset=utf-8"
@@ -101,6 +108,8 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _server_error(error: Exception):
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
+        if is_api_request():
+            return server_error_response()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return render_template("errors/error.html", code=500, error=None), 500

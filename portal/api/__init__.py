@@ -1,0 +1,13 @@
+"""JSON surfaces of the portal, each a blueprint of declared operations (see core.py)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_api(app: Flask) -> None:
+    """Register every JSON surface with its OpenAPI document and docs page."""
+    from portal.api.billing.views import api as billing_api
+
+    for api in (billing_api,):
+        app.register_blueprint(api.blueprint)

@@ -1,0 +1,204 @@
+"""OpenAPI 3.1 documents built from the declared operations and their pydantic models.
+
+The models that validate requests and shape responses are the ones described, so the
+document is generated, never written by hand. Each surface serves its document as
+``<prefix>/openapi.json`` and a readable page at ``<prefix>/docs`` (no CDN, no JavaScript).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Response, render_template, request
+from pydantic.json_schema import models_json_schema
+
+from portal.api.billing.schemas import HTTPValidationError
+from portal.api.core import Api, Operation
+
+_PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+_REF = "#/components/schemas/{model}"
+
+_ERROR_TEXT = {
+    401: "Missing, unknown, expired or revoked API token.",
+    403: "The token lacks the scope this operation needs.",
+    404: "Not found, or not the token's tenant.",
+    422: "Validation Error",
+    429: "Rate limit exceeded; retry after the Retry-After seconds.",
+}
+
+
+def openapi_path(rule: str) -> str:
+    return _PATH_PARAM.sub(r"{\1}", rule)
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {
+        "description": _ERROR_TEXT[status],
+        "content": {
+            "application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}
+        },
+    }
+
+
+def build_spec(api: Api, server_url: str = "/") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``api``."""
+    inputs: list[tuple[Any, str]] = [(HTTPValidationError, "serialization")]
+    for op in api.operations:
+        if op.body is not None:
+            inputs.append((op.body, "validation"))
+        if op.response is not None:
+            inputs.append((op.response, "serialization"))
+    keys, schema = models_json_schema(inputs, ref_template=_REF)
+    components = schema.get("$defs", {})
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in api.operations:
+        path = api.url_prefix + openapi_path(op.path)
+        entry = _operation(op, keys)
+        paths.setdefault(path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": api.title,
+            "version": "1.0.0",
+            "description": (
+                "Every answer is `{data, meta}` (lists: `{data, pagination, meta}`); errors are "
+                "`{detail: [{loc, msg, type}]}`. Amounts are integers in the currency's minor "
+                "unit (`*_minor`, e.g. cents; yen have none); quantities, prices and rates are "
+                "decimal strings. Send `X-Request-Id` to have it echoed in `meta`."
+            ),
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A tenant API token (tbp_…) from Settings → API tokens.",
+                }
+            },
+        },
+    }
+
+
+def _operation(op: Operation, keys: dict) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "description": op.description,
+        "tags": op.tags,
+        "parameters": _parameters(op),
+        "responses": {},
+    }
+    if op.scope is None:
+        entry["security"] = []
+    else:
+        entry["security"] = [{"bearerAuth": []}]
+        entry["x-required-scope"] = op.scope
+    if op.body is not None:
+        entry["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": keys[(op.body, "validation")]}},
+        }
+    responses = entry["responses"]
+    if op.files:
+        responses[str(op.status)] = {
+            "description": "The document.",
+            "content": {
+                media: {"schema": {"type": "string", "contentMediaType": media}}
+                for media in op.files
+            },
+        }
+    else:
+        responses[str(op.status)] = {
+            "description": "Successful Response",
+            "content": {"application/json": {"schema": keys[(op.response, "serialization")]}},
+        }
+    if op.redirects:
+        responses["302"] = {"description": "Redirect to the pre-generated document."}
+    statuses = set(op.errors)
+    if op.scope is not None:
+        statuses |= {401, 403, 429}
+    if op.query or op.body or op.scope is not None or op.path_params or "<" in op.path:
+        statuses.add(422)
+    for status in sorted(statuses):
+        responses[str(status)] = _error_response(status)
+    return entry
+
+
+def _parameters(op: Operation) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for name in _PATH_PARAM.findall(op.path):
+        params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+    if op.query is not None:
+        schema = op.query.model_json_schema(ref_template=_REF)
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                param["description"] = prop["description"]
+            params.append(param)
+    params.append(
+        {
+            "name": "X-Request-Id",
+            "in": "header",
+            "required": False,
+            "description": "Echoed in meta.request_id (1-100 of A-Z a-z 0-9 . _ : -).",
+            "schema": {"type": "string"},
+        }
+    )
+    return params
+
+
+def register_docs(api: Api) -> None:
+    """Serve ``openapi.json`` and the docs page of ``api`` on its blueprint."""
+
+    def spec_json() -> Response:
+        spec = build_spec(api, server_url=request.host_url.rstrip("/"))
+        return Response(json.dumps(spec, indent=2), mimetype="application/json")
+
+    def docs_page() -> str:
+        spec = build_spec(api, server_url=request.host_url.rstrip("/"))
+        return render_template("api/docs.html", spec=spec, api=api, operations=_readable(spec))
+
+    api.blueprint.add_url_rule("/openapi.json", "openapi", spec_json, methods=["GET"])
+    api.blueprint.add_url_rule("/docs", "docs", docs_page, methods=["GET"])
+
+
+def _readable(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Operations in path order with their schemas resolved one level, for the docs page."""
+    schemas = spec["components"]["schemas"]
+    rows = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            body = None
+            if "requestBody" in op:
+                ref = op["requestBody"]["content"]["application/json"]["schema"]
+                body = _resolve(ref, schemas)
+            success = [
+                (status, r) for status, r in op["responses"].items() if status.startswith("2")
+            ][0]
+            rows.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "anchor": op["operationId"],
+                    "op": op,
+                    "body": body,
+                    "success_status": success[0],
+                    "success": success[1],
+                    "errors": [s for s in op["responses"] if s[0] in "345"],
+                }
+            )
+    return rows
+
+
+def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return {"name": name, **schemas[name]}
+    return schema
