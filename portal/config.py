@@ -104,7 +104,10 @@ def check_payment_config(config: dict) -> None:
     :raise UnsafePaymentConfig: naming the offending settings.
     """
     production = config.get("ENV_NAME") == "production"
-    stripe_keys = (config.get("STRIPE_SECRET_KEY") or "", config.get("STRIPE_PUBLISHABLE_KEY") or "")
+    stripe_keys = (
+        config.get("STRIPE_SECRET_KEY") or "",
+        config.get("STRIPE_PUBLISHABLE_KEY") or "",
+    )
     if config.get("STRIPE_API_BASE"):
         if any(key.startswith(("sk_live_", "rk_live_", "pk_live_")) for key in stripe_keys):
             raise UnsafePaymentConfig("STRIPE_API_BASE points at a fake API but the key is live")
@@ -112,6 +115,8 @@ def check_payment_config(config: dict) -> None:
             raise UnsafePaymentConfig("STRIPE_API_BASE must not be set in production")
     if config.get("MOLLIE_API_ENDPOINT"):
         if (config.get("MOLLIE_API_KEY") or "").startswith("live_"):
-            raise UnsafePaymentConfig("MOLLIE_API_ENDPOINT points at a fake API but the key is live")
+            raise UnsafePaymentConfig(
+                "MOLLIE_API_ENDPOINT points at a fake API but the key is live"
+            )
         if production:
             raise UnsafePaymentConfig("MOLLIE_API_ENDPOINT must not be set in production")

@@ -1,0 +1,277 @@
+"""Collecting invoices with the default method, and dunning when a collection fails.
+
+An invoice is charged once it is finalized (when the company's billing settings collect
+automatically); a failed attempt is retried after 1, 3, 5 and 7 days, each failure is
+e-mailed to the billing contact, and the invoice is written off after the last try.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+from flask import current_app
+from huey import crontab
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from portal.catalog.models import CompanyBillingSettings
+from portal.db import utcnow
+from portal.domain.money import Money
+from portal.extensions import db, queue
+from portal.invoices.models import Invoice
+from portal.invoices.services import mark_uncollectible
+from portal.invoices.states import InvoiceStatus, check_transition
+from portal.ledger.models import MovementKind
+from portal.ledger.services import record_movement
+from portal.notifications.outbox import queue_email
+from portal.ops.after_commit import after_commit
+from portal.payments.methods import default_method
+from portal.payments.models import Payment, PaymentStatus
+from portal.payments.providers import ProviderError, UnknownProvider, get_provider
+from portal.tenancy.models import BillingProfile, Tenant
+
+log = logging.getLogger(__name__)
+
+#: Days to wait after failed attempt 1, 2, 3 and 4; attempt 5 is the last.
+RETRY_DAYS = (1, 3, 5, 7)
+MAX_ATTEMPTS = len(RETRY_DAYS) + 1
+
+
+def should_collect(session: Session, invoice: Invoice) -> bool:
+    """Whether the invoice is charged automatically: the company's settings decide, else the
+    invoice's own flag."""
+    settings = session.scalars(
+        sa.select(CompanyBillingSettings).where(
+            CompanyBillingSettings.tenant_id == invoice.tenant_id
+        )
+    ).first()
+    return settings.auto_collect if settings is not None else bool(invoice.auto_collect)
+
+
+def _in_flight(session: Session, invoice: Invoice) -> bool:
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Payment)
+            .where(
+                Payment.invoice_id == invoice.id,
+                Payment.status.in_([PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION]),
+            )
+        )
+        > 0
+    )
+
+
+def collect_invoice(session: Session, invoice: Invoice) -> Payment | None:
+    """Charge the open amount of ``invoice`` with the tenant's default method.
+
+    Does nothing (returns None) for an invoice that is not open, has nothing to pay, has
+    an attempt in flight, or whose tenant's default method belongs to a provider that is
+    not configured here. A tenant without a default method counts as a failed attempt.
+    """
+    if not invoice.status.is_open or invoice.amount_open_minor <= 0:
+        return None
+    if _in_flight(session, invoice):
+        return None
+    tenant = session.get(Tenant, invoice.tenant_id)
+    method = default_method(session, tenant)
+    if method is None:
+        invoice.attempt_count += 1
+        _attempt_failed(session, invoice, None, "There is no default payment method.")
+        return None
+    try:
+        provider = get_provider(method.provider)
+    except UnknownProvider:
+        log.info("invoice %s: provider %s is not configured", invoice.id, method.provider)
+        return None
+    payment = provider.charge(session, invoice, method)
+    invoice.attempt_count += 1
+    invoice.next_attempt_at = None
+    session.flush()
+    payment_updated(session, payment)
+    return payment
+
+
+def payment_updated(session: Session, payment: Payment) -> None:
+    """Act on a payment's new status: mark paid, ask for 3-D Secure, or schedule a retry."""
+    invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
+    if invoice is None:
+        return
+    if payment.status == PaymentStatus.SUCCEEDED:
+        record_payment(session, invoice, payment)
+    elif payment.status == PaymentStatus.REQUIRES_ACTION:
+        _ask_for_action(session, invoice, payment)
+    elif payment.status == PaymentStatus.FAILED and invoice.status.is_open:
+        if payment.attempt == invoice.attempt_count:  # an older attempt's news changes nothing
+            _attempt_failed(session, invoice, payment, payment.failure_message)
+
+
+def record_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
+    """Book a succeeded provider payment: a ledger movement and the invoice marked paid."""
+    if invoice.status == InvoiceStatus.PAID:
+        return
+    at = payment.succeeded_at or utcnow()
+    record_movement(
+        session,
+        session.get(Tenant, invoice.tenant_id),
+        kind=MovementKind.PAYMENT,
+        amount=-Money(payment.amount_minor, payment.currency),
+        description=f"Payment of invoice {invoice.number}",
+        occurred_at=at,
+        invoice_id=invoice.id,
+        payment_id=payment.id,
+    )
+    invoice.amount_paid_minor += payment.amount_minor
+    if invoice.amount_paid_minor + invoice.amount_credited_minor >= invoice.amount_due_minor:
+        check_transition(invoice.status, InvoiceStatus.PAID)
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = at
+    invoice.next_attempt_at = None
+    session.flush()
+
+
+def _attempt_failed(
+    session: Session, invoice: Invoice, payment: Payment | None, reason: str | None
+) -> None:
+    attempt = invoice.attempt_count
+    final = attempt >= MAX_ATTEMPTS
+    if final:
+        invoice.next_attempt_at = None
+        mark_uncollectible(session, invoice)
+    else:
+        invoice.next_attempt_at = utcnow() + dt.timedelta(days=RETRY_DAYS[attempt - 1])
+    session.flush()
+    _email(
+        session,
+        invoice,
+        "payment_failed",
+        f"payment-failed:{invoice.public_id}:{attempt}",
+        attempt=attempt,
+        final=final,
+        reason=reason,
+        next_attempt_on=invoice.next_attempt_at.date() if invoice.next_attempt_at else None,
+        methods_url=absolute_url("/payment-methods"),
+    )
+
+
+def _ask_for_action(session: Session, invoice: Invoice, payment: Payment) -> None:
+    payment.action_url = absolute_url(f"/payment-methods/payments/{payment.public_id}")
+    session.flush()
+    _email(
+        session,
+        invoice,
+        "payment_action_required",
+        f"payment-action:{payment.public_id}",
+        action_url=payment.action_url,
+    )
+
+
+def _email(session: Session, invoice: Invoice, template: str, key: str, **context) -> None:
+    profile = session.scalars(
+        sa.select(BillingProfile).where(BillingProfile.tenant_id == invoice.tenant_id)
+    ).first()
+    if profile is None or not profile.billing_email:
+        return
+    queue_email(
+        session,
+        template=template,
+        to=[profile.billing_email],
+        cc=[a for a in (profile.cc_emails or []) if a != profile.billing_email],
+        dedupe_key=key,
+        locale=profile.language or "en",
+        tenant_id=invoice.tenant_id,
+        context={
+            "invoice": invoice,
+            "contact_name": profile.contact_name or profile.company_name or "",
+            "amount": Money(
+                invoice.amount_open_minor or invoice.amount_due_minor, invoice.currency
+            ),
+            **context,
+        },
+    )
+
+
+def absolute_url(path: str) -> str:
+    return current_app.config.get("PUBLIC_BASE_URL", "").rstrip("/") + path
+
+
+def due_invoices(session: Session, now: dt.datetime) -> list[int]:
+    """Ids of open invoices whose next collection attempt is due at ``now``."""
+    return list(
+        session.scalars(
+            sa.select(Invoice.id)
+            .where(
+                Invoice.status.in_([InvoiceStatus.FINALIZED, InvoiceStatus.SENT]),
+                Invoice.next_attempt_at.is_not(None),
+                Invoice.next_attempt_at <= now,
+            )
+            .order_by(Invoice.next_attempt_at)
+        )
+    )
+
+
+def collect_due_invoices(session: Session, now: dt.datetime | None = None) -> int:
+    """Retry every invoice whose next attempt is due; commits per invoice. Returns the count."""
+    count = 0
+    for invoice_id in due_invoices(session, now or utcnow()):
+        invoice = session.get(Invoice, invoice_id, with_for_update=True)
+        try:
+            collect_invoice(session, invoice)
+            session.commit()
+            count += 1
+        except ProviderError:
+            session.rollback()
+            log.exception("collection of invoice %s failed", invoice_id)
+    return count
+
+
+# -- the queue ----------------------------------------------------------------------------
+
+
+@queue.app_task(retries=3, retry_delay=300)
+def collect_invoice_task(invoice_id: int) -> str:
+    """Queue task: charge a newly finalized invoice when its company collects automatically.
+
+    Uses its own session: in immediate mode it runs in the finalizing session's
+    after-commit hook.
+    """
+    with Session(db.engine) as session:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None or invoice.attempt_count or not should_collect(session, invoice):
+            return "skipped"
+        payment = collect_invoice(session, invoice)
+        session.commit()
+        return str(payment.status) if payment else "none"
+
+
+@queue.periodic_task(crontab(minute="*/30"))
+def collect_due_invoices_task() -> int:
+    """Periodic task (run by the worker): retry the collections that are due."""
+    from flask import has_app_context
+
+    if has_app_context():
+        with Session(db.engine) as session:
+            return collect_due_invoices(session)
+    with queue.flask_app.app_context(), Session(db.engine) as session:
+        return collect_due_invoices(session)
+
+
+def _enqueue_collection(invoice_id: int) -> None:
+    try:
+        collect_invoice_task(invoice_id)
+    except Exception:  # a broken queue must not break the finalization that caused it
+        log.exception("could not queue collection of invoice %s", invoice_id)
+
+
+@event.listens_for(Session, "before_flush")
+def _collect_finalized(session: Session, flush_context, instances) -> None:
+    """Queue the collection of invoices that this transaction finalizes."""
+    for obj in list(session.dirty) + list(session.new):
+        if not isinstance(obj, Invoice) or obj.status != InvoiceStatus.FINALIZED:
+            continue
+        history = sa.inspect(obj).attrs.status.history
+        if InvoiceStatus.FINALIZED in (history.added or ()) and obj.id is not None:
+            invoice_id = obj.id
+            after_commit(session, lambda invoice_id=invoice_id: _enqueue_collection(invoice_id))
