@@ -59,7 +59,8 @@ class HTTPValidationError(BaseModel):
 
 # --- Billing profile -----------------------------------------------------------------------
 
-_Text200 = Annotated[str | None, Field(default=None, max_length=1000)]
+_Text200 = Annotated[str | None, Field(default=None, max_length=200)]
+_Text100 = Annotated[str | None, Field(default=None, max_length=100)]
 
 
 class BillingProfileCreateUpdate(BaseModel):
@@ -67,32 +68,36 @@ class BillingProfileCreateUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    company_name: str = Field(max_length=1000, description="Buyer legal name (BT-44).")
-    address_line1: str = Field(max_length=1000)
+    company_name: str = Field(max_length=200, description="Buyer legal name (BT-44).")
+    address_line1: str = Field(max_length=200)
     address_line2: _Text200 = None
-    postal_code: str = Field(max_length=1000)
-    city: str = Field(max_length=1000)
-    region: _Text200 = None
-    country: str = Field(max_length=100, description="ISO 3166-1 alpha-2 code, e.g. DE.")
-    vat_id: _Text200 = Field(None, description="VAT identifier with or without country prefix.")
+    postal_code: str = Field(max_length=20)
+    city: str = Field(max_length=100)
+    region: _Text100 = None
+    country: str = Field(max_length=2, description="ISO 3166-1 alpha-2 code, e.g. DE.")
+    vat_id: Annotated[str | None, Field(max_length=40)] = Field(
+        None, description="VAT identifier with or without country prefix; spaces are removed."
+    )
     tax_exempt: bool = False
     tax_exemption_reason: _Text200 = Field(None, description="Required when tax_exempt.")
-    billing_email: str = Field(max_length=1000, description="Where invoices are e-mailed.")
-    cc_emails: list[Annotated[str, Field(max_length=1000)]] = Field(
+    billing_email: str = Field(max_length=254, description="Where invoices are e-mailed.")
+    cc_emails: list[Annotated[str, Field(max_length=254)]] = Field(
         default_factory=list, max_length=50, description="Copies of every invoice e-mail."
     )
     contact_name: _Text200 = None
-    phone: _Text200 = None
-    buyer_reference: _Text200 = Field(
+    phone: Annotated[str | None, Field(max_length=40)] = None
+    buyer_reference: _Text100 = Field(
         None, description="Buyer reference (BT-10); the Leitweg-ID for XRechnung."
     )
-    purchase_order: _Text200 = Field(None, description="Purchase order reference (BT-13).")
-    peppol_endpoint_id: _Text200 = None
-    peppol_endpoint_scheme: _Text200 = Field(None, description="Peppol EAS code, e.g. 0204.")
+    purchase_order: _Text100 = Field(None, description="Purchase order reference (BT-13).")
+    peppol_endpoint_id: _Text100 = None
+    peppol_endpoint_scheme: Annotated[str | None, Field(max_length=10)] = Field(
+        None, description="Peppol EAS code, e.g. 0204."
+    )
     einvoice_format: EInvoiceFormat = Field(
         EInvoiceFormat.NONE, description="The structured invoice sent with the PDF."
     )
-    language: str | None = Field(None, max_length=100, description="Invoice language, e.g. de.")
+    language: str | None = Field(None, max_length=8, description="Invoice language, e.g. de.")
 
 
 class BillingProfileResponse(BaseModel):

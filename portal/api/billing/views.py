@@ -535,13 +535,22 @@ def provider_confirm_op(slug: str, body: PaymentProviderConfirmRequest):
 
 
 def _provider(slug: str, loc: list[str]):
+    """The configured provider ``slug``: unknown in the path is 404, in a body 422."""
     from portal.payments.providers import UnknownProvider, get_provider
 
     try:
         return get_provider(slug)
     except UnknownProvider:
+        in_path = loc[0] == "path"
         raise ApiError(
-            404, [error_entry(loc, "No payment provider of that name is configured.", "not_found")]
+            404 if in_path else 422,
+            [
+                error_entry(
+                    loc,
+                    "No payment provider of that name is configured.",
+                    "not_found" if in_path else "invalid_choice",
+                )
+            ],
         ) from None
 
 
