@@ -64,7 +64,9 @@ def _in_flight(session: Session, invoice: Invoice) -> bool:
     )
 
 
-def collect_invoice(session: Session, invoice: Invoice) -> Payment | None:
+def collect_invoice(
+    session: Session, invoice: Invoice, *, now: dt.datetime | None = None
+) -> Payment | None:
     """Charge the open amount of ``invoice`` with the tenant's default method.
 
     Does nothing (returns None) for an invoice that is not open, has nothing to pay, has
@@ -79,7 +81,7 @@ def collect_invoice(session: Session, invoice: Invoice) -> Payment | None:
     method = default_method(session, tenant)
     if method is None:
         invoice.attempt_count += 1
-        _attempt_failed(session, invoice, None, "There is no default payment method.")
+        _attempt_failed(session, invoice, None, "There is no default payment method.", now)
         return None
     try:
         provider = get_provider(method.provider)
@@ -90,11 +92,11 @@ def collect_invoice(session: Session, invoice: Invoice) -> Payment | None:
     invoice.attempt_count += 1
     invoice.next_attempt_at = None
     session.flush()
-    payment_updated(session, payment)
+    payment_updated(session, payment, now=now)
     return payment
 
 
-def payment_updated(session: Session, payment: Payment) -> None:
+def payment_updated(session: Session, payment: Payment, *, now: dt.datetime | None = None) -> None:
     """Act on a payment's new status: mark paid, ask for 3-D Secure, or schedule a retry."""
     invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
     if invoice is None:
@@ -105,7 +107,7 @@ def payment_updated(session: Session, payment: Payment) -> None:
         _ask_for_action(session, invoice, payment)
     elif payment.status == PaymentStatus.FAILED and invoice.status.is_open:
         if payment.attempt == invoice.attempt_count:  # an older attempt's news changes nothing
-            _attempt_failed(session, invoice, payment, payment.failure_message)
+            _attempt_failed(session, invoice, payment, payment.failure_message, now)
 
 
 def record_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
@@ -133,7 +135,11 @@ def record_payment(session: Session, invoice: Invoice, payment: Payment) -> None
 
 
 def _attempt_failed(
-    session: Session, invoice: Invoice, payment: Payment | None, reason: str | None
+    session: Session,
+    invoice: Invoice,
+    payment: Payment | None,
+    reason: str | None,
+    now: dt.datetime | None = None,
 ) -> None:
     attempt = invoice.attempt_count
     final = attempt >= MAX_ATTEMPTS
@@ -141,7 +147,7 @@ def _attempt_failed(
         invoice.next_attempt_at = None
         mark_uncollectible(session, invoice)
     else:
-        invoice.next_attempt_at = utcnow() + dt.timedelta(days=RETRY_DAYS[attempt - 1])
+        invoice.next_attempt_at = (now or utcnow()) + dt.timedelta(days=RETRY_DAYS[attempt - 1])
     session.flush()
     _email(
         session,
@@ -215,10 +221,11 @@ def due_invoices(session: Session, now: dt.datetime) -> list[int]:
 def collect_due_invoices(session: Session, now: dt.datetime | None = None) -> int:
     """Retry every invoice whose next attempt is due; commits per invoice. Returns the count."""
     count = 0
-    for invoice_id in due_invoices(session, now or utcnow()):
+    now = now or utcnow()
+    for invoice_id in due_invoices(session, now):
         invoice = session.get(Invoice, invoice_id, with_for_update=True)
         try:
-            collect_invoice(session, invoice)
+            collect_invoice(session, invoice, now=now)
             session.commit()
             count += 1
         except ProviderError:

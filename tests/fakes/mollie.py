@@ -64,7 +64,9 @@ def create_app(state: MollieState) -> Flask:
         body = {"status": status, "title": "Error", "detail": detail}
         if field:
             body["field"] = field
-        return jsonify(body), status
+        response = jsonify(body)
+        response.status_code = status
+        return response
 
     def auth() -> None:
         header = request.headers.get("Authorization", "")

@@ -79,7 +79,18 @@ def confirm_setup_intent(localstripe: LocalStripe, client_secret: str, **pm) -> 
         },
         timeout=10,
     )
-    return response.json()
+    body = response.json()
+    if body.get("status") == "requires_action":  # 3-D Secure: "Complete authentication"
+        body = requests.post(
+            f"{localstripe.url}/v1/setup_intents/{seti}/confirm",
+            json={
+                "key": STRIPE_PUBLISHABLE,
+                "use_stripe_sdk": True,
+                "client_secret": client_secret,
+            },
+            timeout=10,
+        ).json()
+    return body
 
 
 def card(number: str = "4242424242424242") -> dict:

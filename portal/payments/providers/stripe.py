@@ -6,6 +6,7 @@ Stripe that matter here are noted where they are handled (see PAYMENTS.md §1).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import stripe
@@ -29,6 +30,8 @@ from portal.payments.providers.base import (
     WebhookEvent,
 )
 from portal.tenancy.models import Tenant
+
+log = logging.getLogger(__name__)
 
 #: Stripe's default signature tolerance: deliveries older than this are replays.
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -215,8 +218,9 @@ class StripeProvider(Provider):
                     "payment_method_types": [method.method_type],
                     "confirm": True,
                     "off_session": True,
-                    "description": f"Invoice {invoice.number}",
+                    # No "description": localstripe rejects it; the number is in the metadata.
                     "metadata": {
+                        "invoice_number": invoice.number or "",
                         "tenant_id": str(invoice.tenant_id),
                         "invoice_id": str(invoice.public_id),
                         "payment_id": str(payment.public_id),
@@ -234,6 +238,7 @@ class StripeProvider(Provider):
             session.flush()
             return payment
         except stripe.StripeError as exc:
+            log.warning("Stripe refused the charge of invoice %s: %s", invoice.id, exc)
             payment.status = PaymentStatus.FAILED
             payment.failure_code = "provider_error"
             payment.failure_message = f"Stripe: {type(exc).__name__}"[:500]
