@@ -183,6 +183,8 @@ class Api:
                     return result
                 return envelope(result, op.status)
 
+            # What the route-wide guard test (tests/web/test_isolation.py) looks for.
+            endpoint.required_scope = op.scope  # type: ignore[attr-defined]
             self.blueprint.add_url_rule(
                 path, endpoint=view.__name__, view_func=endpoint, methods=[op.method]
             )
