@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from babel import Locale, UnknownLocaleError
@@ -23,8 +26,8 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session, object_session
 
 from portal.domain.money import Money
-from portal.invoices.models import Invoice
-from portal.invoices.states import InvoiceStatus, VatCategory
+from portal.invoices.models import CreditNote, Invoice
+from portal.invoices.states import CreditNoteStatus, InvoiceStatus, VatCategory
 from portal.tenancy.models import Seller
 
 #: Words for the UNCL5305 VAT categories (BT-118), shown beside the code.
@@ -113,8 +116,49 @@ def _logo_data_uri(session: Session | None, invoice: Invoice) -> str | None:
     return f"data:{seller.logo_mime};base64,{base64.b64encode(seller.logo).decode('ascii')}"
 
 
-def render_invoice_html(invoice: Invoice, *, locale: str) -> str:
-    """The HTML the PDF is made from (useful to test the content without a PDF reader)."""
+@dataclass(frozen=True)
+class VatRowView:
+    """A VAT breakdown row as the template prints it (credit notes store none)."""
+
+    category: VatCategory
+    rate: Decimal
+    taxable_minor: int
+    tax_minor: int
+    exemption_reason: str | None
+    exemption_code: str | None
+
+
+def vat_rows(document: Invoice | CreditNote) -> list:
+    """The VAT breakdown to print: the stored one, or a credit note's recomputed one."""
+    if isinstance(document, Invoice):
+        return list(document.vat_breakdown)
+    from portal.documents.einvoice.model import credit_note_vat
+
+    return [
+        VatRowView(
+            VatCategory(row.category),
+            row.rate,
+            row.taxable_minor,
+            row.tax_minor,
+            row.exemption_reason,
+            row.exemption_code,
+        )
+        for row in credit_note_vat(document)
+    ]
+
+
+def is_draft_document(document: Invoice | CreditNote) -> bool:
+    """Whether the invoice or credit note has not been issued yet."""
+    if isinstance(document, CreditNote):
+        return document.status == CreditNoteStatus.DRAFT
+    return document.status == InvoiceStatus.DRAFT
+
+
+def render_invoice_html(invoice: Invoice | CreditNote, *, locale: str) -> str:
+    """The HTML the PDF is made from (useful to test the content without a PDF reader).
+
+    ``invoice`` may be a credit note: the same layout, titled and worded as one.
+    """
     # Imported here: queries imports services lazily, and pages import this module.
     from portal.invoices.queries import invoice_parties
 
@@ -132,7 +176,9 @@ def render_invoice_html(invoice: Invoice, *, locale: str) -> str:
             seller=seller,
             buyer=buyer,
             locale=locale,
-            is_draft=invoice.status == InvoiceStatus.DRAFT,
+            is_draft=is_draft_document(invoice),
+            is_credit_note=isinstance(invoice, CreditNote),
+            vat_rows=vat_rows(invoice),
             logo=_logo_data_uri(session, invoice),
             page_counter=page_counter_content(),
             css_string=css_string,
@@ -146,18 +192,43 @@ def render_invoice_html(invoice: Invoice, *, locale: str) -> str:
         )
 
 
-def render_invoice_pdf(invoice: Invoice, *, locale: str) -> bytes:
-    """The invoice as a PDF in ``locale`` (amounts and dates through Babel).
+def render_invoice_pdf(
+    invoice: Invoice | CreditNote,
+    *,
+    locale: str,
+    pdf_variant: str | None = None,
+    attachments: Sequence = (),
+    xmp_metadata: Sequence[str] = (),
+) -> bytes:
+    """The invoice (or credit note) as a PDF in ``locale`` (amounts and dates through Babel).
 
     Needs an app context (templates, translations). Drafts carry a visible "DRAFT" mark.
+    ``pdf_variant``, ``attachments`` (WeasyPrint ``Attachment``) and ``xmp_metadata``
+    (data: URLs of XMP ``rdf:RDF`` blocks) make the Factur-X PDF/A-3.
     """
     from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
 
     html = render_invoice_html(invoice, locale=locale)
-    fetcher = URLFetcher(allowed_protocols={"data"})
-    document = HTML(string=html, base_url=None, url_fetcher=fetcher)
-    return document.write_pdf(
-        pdf_identifier=str(invoice.public_id).encode("ascii"),
-        custom_metadata=False,
-    )
+    document = HTML(string=html, base_url=None, url_fetcher=data_only_fetcher())
+    options: dict = {}
+    if pdf_variant:
+        options["pdf_variant"] = pdf_variant
+    if xmp_metadata:
+        options["xmp_metadata"] = list(xmp_metadata)
+    with warnings.catch_warnings():
+        # WeasyPrint 70 opens its sRGB profile for PDF/A output intents and never closes it;
+        # the ResourceWarning is about its file handle, not about the document.
+        warnings.simplefilter("ignore", ResourceWarning)
+        return document.write_pdf(
+            pdf_identifier=str(invoice.public_id).encode("ascii"),
+            custom_metadata=False,
+            attachments=list(attachments) or None,
+            **options,
+        )
+
+
+def data_only_fetcher():
+    """A WeasyPrint URL fetcher that fetches data: URLs only (no network, no files)."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols={"data"})

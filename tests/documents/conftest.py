@@ -27,3 +27,6 @@ def pdf_pages(pdf: bytes, tmp_path: Path) -> int:
     return int(
         next(line for line in info.stdout.splitlines() if line.startswith("Pages:")).split()[1]
     )
+
+
+from tests.documents.conftest_einvoice import einvoice_seller_, scenario  # noqa: E402, F401
