@@ -80,11 +80,20 @@ def register_web(app: Flask) -> None:
             script_src += " " + sources["script"]
             connect_src += " " + sources["connect"]
             frame_src = sources["frame"]
+        form_action = "'self'"
+        if app.config.get("MOLLIE_API_KEY") or app.config.get("STRIPE_SECRET_KEY"):
+            # Redirect flows (Mollie checkout) leave through a form's 303: allow that origin.
+            from portal.payments.providers import configured_providers
+
+            for provider in configured_providers():
+                for origin in provider.form_action_origins():
+                    form_action += f" {origin}"
         response.headers.setdefault(
             "Content-Security-Policy",
             f"default-src 'self'; script-src {script_src}; style-src 'self'; "
             f"img-src 'self' data:; connect-src {connect_src}; frame-src {frame_src}; "
-            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+            f"object-src 'none'; base-uri 'self'; form-action {form_action}; "
+            "frame-ancestors 'none'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

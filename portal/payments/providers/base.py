@@ -126,6 +126,10 @@ class Provider:
             "method_types": list(self.method_types),
         }
 
+    def form_action_origins(self) -> list[str]:
+        """Origins a form of ours may redirect to (CSP form-action): a redirect flow's checkout."""
+        return []
+
     # -- the interface ---------------------------------------------------------------------
 
     def setup(
