@@ -6,6 +6,14 @@ FLASK  := $(BIN)/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?= -n 2
+# localstripe (a Stripe fake from PyPI, GPL-3.0, never vendored) for the offline demo.
+LOCALSTRIPE_PORT ?= 8420
+LOCALSTRIPE    := http://127.0.0.1:$(LOCALSTRIPE_PORT)
+DEMO_STRIPE_ENV := STRIPE_SECRET_KEY=$${STRIPE_SECRET_KEY:-sk_test_demo} \
+	STRIPE_PUBLISHABLE_KEY=$${STRIPE_PUBLISHABLE_KEY:-pk_test_demo} \
+	STRIPE_WEBHOOK_SECRET=$${STRIPE_WEBHOOK_SECRET:-whsec_demo} \
+	STRIPE_API_BASE=$${STRIPE_API_BASE:-$(LOCALSTRIPE)} \
+	STRIPE_JS_URL=$${STRIPE_JS_URL:-$(LOCALSTRIPE)/js.stripe.com/v3/}
 
 .PHONY: setup assets translations messages migrate seed run test worker lint clean
 
@@ -43,9 +51,15 @@ migrate: setup
 seed: migrate
 	$(FLASK) seed-demo
 
+# Serves the portal with localstripe on 127.0.0.1 so "Add card" works offline; set the
+# STRIPE_* variables yourself to use a real Stripe test account instead.
 run: seed
-	@echo "Serving on http://$(HOST):$(PORT)/ (logins above)"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@echo "Serving on http://$(HOST):$(PORT)/ (logins above); localstripe on $(LOCALSTRIPE)"
+	@$(BIN)/python -m portal.devtools.localstripe --port $(LOCALSTRIPE_PORT) \
+		--webhook-url http://$(HOST):$(PORT)/webhooks/stripe \
+		--webhook-secret $${STRIPE_WEBHOOK_SECRET:-whsec_demo} & \
+	LS_PID=$$!; trap 'kill $$LS_PID 2>/dev/null' EXIT INT TERM; \
+	$(DEMO_STRIPE_ENV) $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
