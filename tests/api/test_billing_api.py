@@ -429,3 +429,66 @@ def test_every_answer_validates_against_its_declared_model(api, world, session):
 def test_api_client_fixture_is_tenant_a(api: ApiClient, world):
     data = api.get("/invoices").get_json()["data"]
     assert [i["id"] for i in data] == [str(world.a.invoice.public_id)]
+
+
+# --- Documents -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type", "magic"),
+    [
+        ("pdf", "application/pdf", b"%PDF"),
+        ("ubl", "application/xml", b"<?xml"),
+        ("xrechnung", "application/xml", b"<?xml"),
+        ("cii", "application/xml", b"<?xml"),
+        ("facturx", "application/pdf", b"%PDF"),
+        ("zugferd", "application/pdf", b"%PDF"),
+    ],
+)
+def test_download_streams_each_format_and_the_same_bytes_twice(
+    api, world, session, fmt, media_type, magic
+):
+    profile = session.scalars(
+        sa.select(BillingProfile).filter_by(tenant_id=world.a.tenant.id)
+    ).one()
+    profile.vat_id = "DE136695976"  # Peppol needs an electronic address of the buyer
+    profile.buyer_reference = "04011000-12345-34"  # XRechnung needs the Leitweg-ID
+    world.a.tenant.seller.phone = "+49 40 1234567"  # and a seller contact
+    invoice = make_invoice(
+        world.a.tenant, period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 10, 31)
+    )
+    session.commit()
+    url = f"/invoices/{invoice.public_id}/download?format={fmt}"
+    first = api.get(url)
+    assert first.status_code == 200, first.get_data(as_text=True)[:300]
+    assert first.mimetype == media_type
+    assert first.data.startswith(magic)
+    assert "attachment" in first.headers["Content-Disposition"]
+    assert invoice.number in first.headers["Content-Disposition"]
+    assert api.get(url).data == first.data  # issued documents are stored, never re-rendered
+
+
+def test_download_of_an_unknown_format_lists_the_supported_ones(api, world):
+    response = api.get(f"/invoices/{world.a.invoice.public_id}/download?format=docx")
+    assert response.status_code == 422
+    detail = response.get_json()["detail"][0]
+    assert detail["loc"] == ["query", "format"]
+    assert set(detail["supported"]) >= {"pdf", "ubl", "xrechnung", "cii", "zugferd", "facturx"}
+
+
+def test_xrechnung_without_a_buyer_reference_is_a_clear_422(api, world, session):
+    assert world.a.invoice.buyer_reference is None
+    response = api.get(f"/invoices/{world.a.invoice.public_id}/download?format=xrechnung")
+    assert response.status_code == 422
+    assert response.get_json()["detail"][0]["type"] == "not_available"
+
+
+def test_pdf_renders_or_redirects_to_the_pregenerated_document(api, world, session):
+    url = f"/invoices/{world.a.invoice.public_id}/pdf"
+    rendered = api.get(url)
+    assert rendered.status_code == 200 and rendered.data.startswith(b"%PDF")
+    world.a.invoice.pdf_url = "https://files.example/invoices/a.pdf"
+    session.commit()
+    redirected = api.get(url)
+    assert redirected.status_code == 302
+    assert redirected.headers["Location"] == "https://files.example/invoices/a.pdf"
