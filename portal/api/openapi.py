@@ -26,6 +26,7 @@ _ERROR_TEXT = {
     404: "Not found, or not the token's tenant.",
     422: "Validation Error",
     429: "Rate limit exceeded; retry after the Retry-After seconds.",
+    502: "The payment provider could not be reached; retry later.",
 }
 
 

@@ -10,6 +10,16 @@ from portal.extensions import db
 from portal.tenancy.models import TokenKind
 from portal.tenancy.services import create_api_token
 
+# Every API test runs with Stripe (localstripe) and Mollie (the stand-in) configured, so the
+# payment operations and the fuzzing reach real provider calls over loopback.
+from tests.payments.conftest import (  # noqa: F401  (fixtures)
+    app_config,
+    localstripe,
+    localstripe_server,
+    mollie,
+    mollie_server,
+)
+
 PREFIX = "/api/v1/billing"
 
 

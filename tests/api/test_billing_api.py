@@ -492,3 +492,18 @@ def test_pdf_renders_or_redirects_to_the_pregenerated_document(api, world, sessi
     redirected = api.get(url)
     assert redirected.status_code == 302
     assert redirected.headers["Location"] == "https://files.example/invoices/a.pdf"
+
+
+def test_rate_limit_is_per_token_and_answers_429_in_the_error_shape(app_config, api, reader):
+    from portal import create_app
+
+    app_config.update(RATELIMIT_ENABLED=True, API_RATE_LIMIT="2 per minute")
+    limited_client = create_app(app_config).test_client()
+    api, reader = ApiClient(limited_client, api.token), ApiClient(limited_client, reader.token)
+    assert api.get("/overview").status_code == 200
+    assert api.get("/overview").status_code == 200
+    limited = api.get("/overview")
+    assert limited.status_code == 429
+    assert limited.get_json()["detail"][0]["type"] == "too_many_requests"
+    assert int(limited.headers["Retry-After"]) > 0
+    assert reader.get("/overview").status_code == 200  # another token has its own budget

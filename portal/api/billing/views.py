@@ -52,7 +52,6 @@ from portal.invoices.states import InvoiceStatus
 from portal.payments.methods import (
     PaymentMethodRefused,
     default_method,
-    remove_method,
     set_default_method,
     usable_methods,
 )
@@ -396,6 +395,7 @@ def list_payment_methods_op():
     status=201,
     scope="write",
     tags=["Payment methods"],
+    errors=(502,),
 )
 def add_payment_method_op(body: PaymentMethodCreateRequest):
     """Start adding a payment method with a provider: the method is created pending, and
@@ -415,18 +415,24 @@ def add_payment_method_op(body: PaymentMethodCreateRequest):
     response=ApiResponse[PaymentMethodResponse],
     scope="write",
     tags=["Payment methods"],
-    errors=(404,),
+    errors=(404, 502),
 )
 def delete_payment_method_op(method_id: str):
     """Deactivate a payment method (its history stays) and detach it at the provider."""
+    from portal.payments.providers import ProviderError
+    from portal.payments.services import remove_payment_method
+
     method = _method(method_id)
     try:
-        remove_method(db.session, _tenant(), method)
+        remove_payment_method(db.session, _tenant(), method)
     except PaymentMethodRefused as exc:
         db.session.rollback()
         raise ApiError(
             422, [error_entry(["path", "method_id"], str(exc), "invalid_state")]
         ) from None
+    except ProviderError as exc:
+        db.session.rollback()
+        raise _provider_failure(exc, ["path", "method_id"]) from None
     db.session.commit()
     return out.method(method, dt.date.today())
 
@@ -496,7 +502,7 @@ def provider_config_op(slug: str):
     response=ApiResponse[dict],
     scope="write",
     tags=["Payment providers"],
-    errors=(404,),
+    errors=(404, 502),
 )
 def provider_setup_op(slug: str, body: PaymentProviderSetupRequest):
     """Start setting up a method: Stripe answers a ``client_secret`` for Stripe.js, redirect
@@ -514,7 +520,7 @@ def provider_setup_op(slug: str, body: PaymentProviderSetupRequest):
     response=ApiResponse[PaymentMethodResponse],
     scope="write",
     tags=["Payment providers"],
-    errors=(404,),
+    errors=(404, 502),
 )
 def provider_confirm_op(slug: str, body: PaymentProviderConfirmRequest):
     """Confirm a method after Stripe.js confirmation or the redirect back from the provider.
@@ -527,9 +533,7 @@ def provider_confirm_op(slug: str, body: PaymentProviderConfirmRequest):
         method = provider.confirm(db.session, _tenant(), body.confirmation_data)
     except ProviderError as exc:
         db.session.rollback()
-        raise ApiError(
-            422, [error_entry(["body", "confirmation_data"], str(exc), _code(exc))]
-        ) from None
+        raise _provider_failure(exc, ["body", "confirmation_data"]) from None
     db.session.commit()
     return out.method(method, dt.date.today())
 
@@ -568,13 +572,21 @@ def _setup(slug: str, method_type: str, return_url: str | None, *, loc: str, whe
     except ProviderError as exc:
         db.session.rollback()
         field = "return_url" if "return" in _code(exc) else "method_type"
-        raise ApiError(422, [error_entry(["body", field], str(exc), _code(exc))]) from None
+        raise _provider_failure(exc, ["body", field]) from None
     db.session.commit()
     return result
 
 
 def _code(exc: Exception) -> str:
     return str(getattr(exc, "code", "") or "provider_error")
+
+
+def _provider_failure(exc: Exception, loc: list[str]) -> ApiError:
+    """A provider's refusal in the error shape: unknown setups 404, an unreachable provider
+    502, anything else (declined, not confirmed, bad input) 422."""
+    code = _code(exc)
+    status = {"not_found": 404, "provider_unavailable": 502}.get(code, 422)
+    return ApiError(status, [error_entry(loc, str(exc), code)])
 
 
 def _next_action(result) -> dict | None:
