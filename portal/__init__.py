@@ -39,9 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     htmx.init_app(app)
     queue.init_app(app)
 
+    from portal.api import register_api
     from portal.cli import register_cli
     from portal.notifications import outbox  # noqa: F401  (registers the delivery task)
-    from portal.api import register_api
     from portal.web import register_web
 
     register_web(app)

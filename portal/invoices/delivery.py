@@ -9,7 +9,7 @@ from portal.invoices.errors import InvoiceError
 from portal.invoices.models import Invoice
 from portal.invoices.services import mark_sent
 from portal.invoices.states import InvoiceStatus
-from portal.notifications.emails import send_invoice_email
+from portal.notifications.emails import EInvoiceUnavailable, send_invoice_email
 from portal.notifications.models import OutboxEmail
 
 #: Invoices that may be (re-)sent: issued and not yet settled.
@@ -17,11 +17,14 @@ SENDABLE = frozenset({InvoiceStatus.FINALIZED, InvoiceStatus.SENT})
 
 
 class InvoiceNotSendable(InvoiceError):
-    """Why an invoice cannot be e-mailed: "draft", "closed" or "no_recipient"."""
+    """Why an invoice cannot be e-mailed: "draft", "closed", "no_recipient" or
+    "einvoice_unavailable" (then ``detail`` says why the preferred e-invoice cannot be made).
+    """
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, detail: str | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.detail = detail
 
 
 def send_invoice(session: Session, invoice: Invoice) -> OutboxEmail:
@@ -36,6 +39,8 @@ def send_invoice(session: Session, invoice: Invoice) -> OutboxEmail:
         raise InvoiceNotSendable("closed")
     try:
         email = send_invoice_email(session, invoice)
+    except EInvoiceUnavailable as exc:
+        raise InvoiceNotSendable("einvoice_unavailable", exc.reason) from exc
     except InvoiceError as exc:
         raise InvoiceNotSendable("no_recipient") from exc
     if invoice.status == InvoiceStatus.FINALIZED:

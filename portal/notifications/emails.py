@@ -37,12 +37,53 @@ def send_password_reset_email(session: Session, user: User) -> None:
     )
 
 
+#: E-invoice preferences that travel as a separate XML file beside the PDF.
+XML_FORMATS = ("ubl", "xrechnung", "cii")
+#: Preferences whose PDF carries the XML inside (Factur-X / ZUGFeRD replace the plain PDF).
+HYBRID_FORMATS = ("facturx", "zugferd")
+
+
+def invoice_attachments(session: Session, invoice: Invoice, profile: BillingProfile) -> list:
+    """The documents the invoice e-mail carries, as the buyer's profile prefers them.
+
+    The PDF always (the Factur-X / ZUGFeRD PDF when that is the preference), plus the XML
+    e-invoice for UBL, XRechnung and CII. The e-invoice is made now, so an invoice that
+    cannot have it (e.g. XRechnung without a Leitweg-ID) is refused before anything is
+    queued, and the stored document is the one every later download returns.
+
+    :raise EInvoiceUnavailable: with the reason the preferred e-invoice cannot be made.
+    """
+    from portal.documents.formats import DocumentNotAvailable, render_document
+
+    preference = str(getattr(profile.einvoice_format, "value", profile.einvoice_format) or "")
+    primary = preference if preference in HYBRID_FORMATS else "pdf"
+    formats = [primary] + ([preference] if preference in XML_FORMATS else [])
+    for fmt in formats:
+        if fmt == "pdf":
+            continue  # the plain PDF is always possible; it is rendered at delivery
+        try:
+            render_document(session, invoice, fmt, invoice.language)
+        except DocumentNotAvailable as exc:
+            raise EInvoiceUnavailable(fmt, exc.reason) from exc
+    return [{"kind": "invoice_document", "invoice_id": invoice.id, "format": f} for f in formats]
+
+
+class EInvoiceUnavailable(InvoiceError):
+    """The e-invoice the buyer asked for cannot be made for this invoice."""
+
+    def __init__(self, fmt: str, reason: str):
+        super().__init__(reason)
+        self.format = fmt
+        self.reason = reason
+
+
 def send_invoice_email(session: Session, invoice: Invoice) -> OutboxEmail:
     """Queue the e-mail of an issued invoice, with its PDF, to the tenant's billing contact.
 
     Goes to the billing profile's ``billing_email`` with its ``cc_emails`` in copy, in the
-    profile's language. Every call queues a new e-mail (a re-send is a new cause): the
-    dedupe key counts the invoice's earlier e-mails. The PDF is rendered at delivery.
+    profile's language, with the documents of :func:`invoice_attachments`. Every call
+    queues a new e-mail (a re-send is a new cause): the dedupe key counts the invoice's
+    earlier e-mails. The PDF is rendered at delivery.
 
     :raise InvoiceError: when the invoice is not finalized or sent, or the tenant has no
         billing e-mail address.
@@ -70,7 +111,7 @@ def send_invoice_email(session: Session, invoice: Invoice) -> OutboxEmail:
         dedupe_key=f"{prefix}{(earlier or 0) + 1}",
         locale=profile.language or "en",
         tenant_id=invoice.tenant_id,
-        attachments=[{"kind": "invoice_pdf", "invoice_id": invoice.id}],
+        attachments=invoice_attachments(session, invoice, profile),
         context={
             "invoice": invoice,
             "language": profile.language or "en",

@@ -95,19 +95,22 @@ def smtp_connection(url: str) -> smtplib.SMTP:
 def build_attachments(session: Session, email: OutboxEmail) -> list[tuple[bytes, str, str, str]]:
     """Render the attachments an outbox row asks for: ``(data, maintype, subtype, filename)``.
 
-    Built at delivery, not at queueing, so the outbox stays small and the PDF is rendered
-    from the invoice as stored. Kinds: ``{"kind": "invoice_pdf", "invoice_id": <int>}``.
+    Built at delivery, not at queueing, so the outbox stays small. Issued documents come
+    from the document store, so the attachment is byte for byte the document a download
+    gives. Kinds: ``{"kind": "invoice_document", "invoice_id": <int>, "format": "pdf"}``
+    (any format of :mod:`portal.documents.formats`) and the older ``"invoice_pdf"``.
 
     :raise ValueError: for an unknown kind or a missing invoice (the queue retries, then
         the e-mail is marked failed rather than sent without its attachment).
     """
-    from portal.documents.pdf import invoice_filename, render_invoice_pdf
+    from portal.documents.formats import render_document
     from portal.invoices.models import Invoice
 
     rendered = []
     for spec in email.attachments or []:
-        if spec.get("kind") != "invoice_pdf":
-            raise ValueError(f"unknown attachment kind: {spec.get('kind')!r}")
+        kind = spec.get("kind")
+        if kind not in ("invoice_pdf", "invoice_document"):
+            raise ValueError(f"unknown attachment kind: {kind!r}")
         invoice = session.scalars(
             sa.select(Invoice)
             .where(Invoice.id == int(spec["invoice_id"]))
@@ -121,9 +124,11 @@ def build_attachments(session: Session, email: OutboxEmail) -> list[tuple[bytes,
             email.tenant_id is not None and invoice.tenant_id != email.tenant_id
         ):
             raise ValueError(f"attachment invoice {spec.get('invoice_id')} not found")
-        pdf = render_invoice_pdf(invoice, locale=invoice.language)
-        rendered.append((pdf, "application", "pdf", invoice_filename(invoice)))
-    return rendered
+        fmt = spec.get("format", "pdf") if kind == "invoice_document" else "pdf"
+        document = render_document(session, invoice, fmt, invoice.language)
+        maintype, _, subtype = document.media_type.partition("/")
+        rendered.append((document.content, maintype, subtype, document.filename))
+    return rendered  # documents rendered for the first time are stored by deliver()'s commit
 
 
 def build_message(email: OutboxEmail, sender: str, session: Session | None = None) -> EmailMessage:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
@@ -31,7 +33,9 @@ def test_queues_one_email_per_send_with_the_pdf_spec(app, world, session, mailbo
     assert second.dedupe_key == f"invoice-sent:{invoice.public_id}:2"
     assert first.to_addrs == [profile.billing_email]
     assert first.cc_addrs == ["cc@buyer.example"]  # the main address is not copied again
-    assert first.attachments == [{"kind": "invoice_pdf", "invoice_id": invoice.id}]
+    assert first.attachments == [
+        {"kind": "invoice_document", "invoice_id": invoice.id, "format": "pdf"}
+    ]
     assert first.tenant_id == world.a.tenant.id
     assert invoice.number in first.subject
     session.commit()  # delivery runs after commit (immediately in tests)
@@ -40,6 +44,57 @@ def test_queues_one_email_per_send_with_the_pdf_spec(app, world, session, mailbo
     for message in messages:
         [attachment] = message.iter_attachments()
         assert attachment.get_filename() == f"{invoice.number}.pdf"
+
+
+@pytest.mark.parametrize(
+    ("preference", "files"),
+    [
+        ("ubl", ["{n}.pdf", "{n}-ubl.xml"]),
+        ("xrechnung", ["{n}.pdf", "{n}-xrechnung.xml"]),
+        ("cii", ["{n}.pdf", "{n}-cii.xml"]),
+        ("facturx", ["{n}.pdf"]),
+    ],
+)
+def test_the_preferred_e_invoice_travels_with_the_pdf(
+    app, world, session, mailbox, preference, files
+):
+    from portal.documents.formats import render_document
+
+    profile = _profile(session, world.a.tenant)
+    profile.einvoice_format = preference
+    profile.vat_id = "DE136695976"
+    profile.buyer_reference = "04011000-12345-34"
+    world.a.tenant.seller.phone = "+49 40 1234567"
+    invoice = make_invoice(
+        world.a.tenant, period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 10, 31)
+    )
+    send_invoice_email(session, invoice)
+    session.commit()
+    [message] = mailbox.wait_for(1)
+    attachments = {a.get_filename(): a for a in message.iter_attachments()}
+    names = sorted(attachments)
+    expected = sorted(f.format(n=invoice.number) for f in files)
+    assert len(names) == len(expected)
+    for name in names:
+        assert name.endswith((".pdf", ".xml"))
+    # Byte for byte the documents a download gives (stored once, never rendered again).
+    for name, part in attachments.items():
+        fmt = preference if name.endswith(".xml") or preference == "facturx" else "pdf"
+        assert (
+            part.get_content() == render_document(session, invoice, fmt, invoice.language).content
+        )
+
+
+def test_an_e_invoice_that_cannot_be_made_refuses_the_send(app, world, session):
+    from portal.invoices.delivery import InvoiceNotSendable, send_invoice
+
+    profile = _profile(session, world.a.tenant)
+    profile.einvoice_format = "xrechnung"  # without a Leitweg-ID on the invoice
+    with pytest.raises(InvoiceNotSendable) as refused:
+        send_invoice(session, world.a.invoice)
+    assert refused.value.reason == "einvoice_unavailable"
+    assert "Leitweg" in refused.value.detail or "buyer reference" in refused.value.detail.lower()
+    assert session.scalar(sa.select(sa.func.count()).select_from(OutboxEmail)) == 0
 
 
 def test_refuses_drafts_paid_invoices_and_missing_addresses(app, world, session):

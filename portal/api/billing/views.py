@@ -280,6 +280,7 @@ _NOT_SENDABLE = {
     "draft": "A draft cannot be sent; it is sent once the seller finalizes it.",
     "closed": "This invoice is paid, void or written off; there is nothing to send.",
     "no_recipient": "The billing profile has no billing e-mail address; add one first.",
+    "einvoice_unavailable": "The e-invoice the billing profile asks for cannot be made:",
 }
 
 
@@ -306,7 +307,9 @@ def send_invoice_op(invoice_id: str):
             422,
             [
                 error_entry(
-                    ["path", "invoice_id"], _NOT_SENDABLE[exc.reason], f"not_sendable.{exc.reason}"
+                    ["path", "invoice_id"],
+                    " ".join(filter(None, [_NOT_SENDABLE[exc.reason], exc.detail])),
+                    f"not_sendable.{exc.reason}",
                 )
             ],
         ) from None

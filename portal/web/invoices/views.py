@@ -47,6 +47,9 @@ NOT_SENDABLE_MESSAGES = {
     "draft": _l("A draft cannot be sent: it is e-mailed once it has been issued."),
     "closed": _l("Only issued invoices that are not yet paid can be sent by e-mail."),
     "no_recipient": _l("There is no billing e-mail address in your billing profile to send it to."),
+    "einvoice_unavailable": _l(
+        "The e-invoice your billing profile asks for cannot be made for this invoice."
+    ),
 }
 
 TAB_LABELS = {
@@ -255,7 +258,8 @@ def send(invoice_id: str):
     try:
         email = send_invoice(db.session, invoice)
     except InvoiceNotSendable as exc:
-        flash(NOT_SENDABLE_MESSAGES[exc.reason], "error")
+        message = str(NOT_SENDABLE_MESSAGES[exc.reason])
+        flash(f"{message} {exc.detail}" if exc.detail else message, "error")
         return redirect(target, code=303)
     db.session.commit()
     flash(
