@@ -112,6 +112,9 @@ def _base_config(database_url: str, tmp_path: Path, smtp_port: int) -> dict:
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
         "MAIL_FROM": "Billing <billing@test.example>",
         "PUBLIC_BASE_URL": "http://localhost",
+        # The official e-invoice rules take a second or two per document: the document
+        # tests run them where they are the point (tests/documents/), nowhere else.
+        "EINVOICE_VALIDATOR": "off",
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
     }

@@ -20,9 +20,7 @@ class StoredDocument(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         sa.UniqueConstraint("invoice_id", "format", "locale"),
         sa.UniqueConstraint("credit_note_id", "format", "locale"),
-        sa.CheckConstraint(
-            "(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_document"
-        ),
+        sa.CheckConstraint("(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_document"),
     )
 
     #: The invoice rendered (exactly one of invoice_id and credit_note_id is set).

@@ -181,6 +181,7 @@ def render_invoice_html(invoice: Invoice | CreditNote, *, locale: str) -> str:
             vat_rows=vat_rows(invoice),
             logo=_logo_data_uri(session, invoice),
             page_counter=page_counter_content(),
+            epc_qr=_epc_qr(invoice, seller),
             css_string=css_string,
             vat_labels=VAT_CATEGORY_LABELS,
             money=lambda minor: format_money(minor, currency, locale),
@@ -190,6 +191,23 @@ def render_invoice_html(invoice: Invoice | CreditNote, *, locale: str) -> str:
             day=lambda value: format_day(value, locale),
             country=lambda code: country_name(code, locale),
         )
+
+
+def _epc_qr(invoice: Invoice | CreditNote, seller: dict) -> str | None:
+    """The EPC QR code of the transfer the invoice asks for, when it asks for one."""
+    from portal.documents.epc import epc_payload, epc_qr_data_uri
+
+    if isinstance(invoice, CreditNote) or is_draft_document(invoice) or invoice.auto_collect:
+        return None
+    payload = epc_payload(
+        name=seller.get("legal_name") or seller.get("name") or "",
+        iban=seller.get("iban") or "",
+        bic=seller.get("bic") or "",
+        amount_minor=invoice.amount_due_minor,
+        currency=invoice.currency,
+        reference=invoice.number or "",
+    )
+    return epc_qr_data_uri(payload) if payload else None
 
 
 def render_invoice_pdf(
@@ -222,6 +240,7 @@ def render_invoice_pdf(
         return document.write_pdf(
             pdf_identifier=str(invoice.public_id).encode("ascii"),
             custom_metadata=False,
+            pdf_tags=True,  # tagged PDF: headings, tables and reading order for screen readers
             attachments=list(attachments) or None,
             **options,
         )

@@ -519,3 +519,55 @@ def test_send_without_billing_email_is_refused(client, auth, world, session):
     assert "no billing e-mail address" in page
     session.expire_all()
     assert session.get(Invoice, world.a.invoice.id).status == InvoiceStatus.FINALIZED
+
+
+def test_detail_offers_every_e_invoice_and_downloads_match_the_api(client, auth, world, session):
+    from tests.api.conftest import ApiClient, write_token
+
+    profile = session.scalars(
+        sa.select(BillingProfile).filter_by(tenant_id=world.a.tenant.id)
+    ).one()
+    profile.vat_id = "DE136695976"
+    world.a.tenant.seller.phone = "+49 40 1234567"
+    invoice = make_invoice(
+        world.a.tenant, period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 10, 31)
+    )
+    session.commit()
+    auth.login(world.a.viewer.email)  # downloading is reading: viewers may
+    page = client.get(f"/invoices/{invoice.public_id}").get_data(as_text=True)
+    for fmt in ("ubl", "xrechnung", "cii", "zugferd", "facturx"):
+        assert f"/invoices/{invoice.public_id}/download?format={fmt}" in page
+
+    ubl = client.get(f"/invoices/{invoice.public_id}/download?format=ubl")
+    assert ubl.status_code == 200 and ubl.mimetype == "application/xml"
+    assert f"{invoice.number}-ubl.xml" in ubl.headers["Content-Disposition"]
+    api = ApiClient(client, write_token(world.a.tenant))
+    assert api.get(f"/invoices/{invoice.public_id}/download?format=ubl").data == ubl.data
+    pdf = client.get(f"/invoices/{invoice.public_id}/pdf")
+    assert pdf.data == api.get(f"/invoices/{invoice.public_id}/pdf").data
+
+
+def test_a_document_the_invoice_cannot_have_is_a_message(client, auth, world):
+    auth.login(world.a.owner.email)
+    url = f"/invoices/{world.a.invoice.public_id}"
+    missing = client.get(f"{url}/download?format=xrechnung")  # no Leitweg-ID
+    assert missing.status_code == 303 and missing.headers["Location"].endswith(url)
+    unknown = client.get(f"{url}/download?format=docx")
+    assert unknown.status_code == 303
+    page = client.get(url).get_data(as_text=True)
+    assert "not available" in page and "Unknown format" in page
+
+
+def test_drafts_offer_no_e_invoice(client, auth, world, session):
+    _show_drafts(session, world.a.tenant)
+    draft = make_invoice(
+        world.a.tenant,
+        finalize=False,
+        period_start=dt.date(2026, 11, 1),
+        period_end=dt.date(2026, 11, 30),
+    )
+    session.commit()
+    auth.login(world.a.owner.email)
+    page = client.get(f"/invoices/{draft.public_id}").get_data(as_text=True)
+    assert "format=ubl" not in page
+    assert client.get(f"/invoices/{draft.public_id}/download?format=ubl").status_code == 303

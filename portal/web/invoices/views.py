@@ -11,14 +11,18 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.documents.formats import (
+    FORMATS,
+    DocumentNotAvailable,
+    UnknownFormat,
+    render_document,
+)
 from portal.documents.pdf import (
     VAT_CATEGORY_LABELS,
     country_name,
     format_quantity,
     format_rate,
     format_unit_price,
-    invoice_filename,
-    render_invoice_pdf,
 )
 from portal.extensions import db
 from portal.invoices.delivery import SENDABLE, InvoiceNotSendable, send_invoice
@@ -221,6 +225,9 @@ def show(invoice_id: str):
         today=dt.date.today(),
         sendable=sendable,
         profile=_billing_profile() if sendable else None,
+        einvoice_formats=[f for f in FORMATS.values() if f.is_einvoice]
+        if invoice.status != InvoiceStatus.DRAFT
+        else [],
         send_form=SendInvoiceForm(),
         payment_labels=PAYMENT_STATUS_LABELS,
         credit_note_labels=CREDIT_NOTE_STATUS_LABELS,
@@ -234,12 +241,40 @@ def pdf(invoice_id: str):
     invoice = load_invoice(db.session, g.tenant, invoice_id)
     if invoice.pdf_url and invoice.status != InvoiceStatus.DRAFT:
         return redirect(invoice.pdf_url)  # a pre-generated document (see Invoice.pdf_url)
-    data = render_invoice_pdf(invoice, locale=invoice.language)
+    return _download(invoice, "pdf")
+
+
+@bp.get("/invoices/<invoice_id>/download")
+@tenant_view()
+def download(invoice_id: str):
+    """The invoice in one format of the registry (PDF, UBL, XRechnung, CII, Factur-X…).
+
+    An issued invoice's documents are stored on first download: the same bytes every time,
+    the same as the API and the e-mail give. A format the invoice cannot have (no e-invoice
+    for drafts, XRechnung without a Leitweg-ID) goes back to the invoice with the reason.
+    """
+    invoice = load_invoice(db.session, g.tenant, invoice_id)
+    return _download(invoice, request.args.get("format", "pdf").lower())
+
+
+def _download(invoice, fmt: str):
+    target = url_for("invoices.show", invoice_id=invoice.public_id)
+    try:
+        document = render_document(db.session, invoice, fmt, invoice.language)
+    except UnknownFormat as exc:
+        flash(
+            _("Unknown format. Available: %(formats)s.", formats=", ".join(exc.supported)), "error"
+        )
+        return redirect(target, code=303)
+    except DocumentNotAvailable as exc:
+        flash(_("This document is not available: %(reason)s", reason=exc.reason), "error")
+        return redirect(target, code=303)
+    db.session.commit()
     response = send_file(
-        io.BytesIO(data),
-        mimetype="application/pdf",
+        io.BytesIO(document.content),
+        mimetype=document.media_type,
         as_attachment=True,
-        download_name=invoice_filename(invoice),
+        download_name=document.filename,
         max_age=0,
     )
     response.headers["Cache-Control"] = "private, no-store"
