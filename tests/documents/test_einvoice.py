@@ -27,7 +27,7 @@ from portal.documents.formats import (
 from portal.documents.models import StoredDocument
 from portal.documents.validation import facturx_xml, facturx_xsd, reconcile, validate_document
 from portal.extensions import db
-from tests.documents.conftest_einvoice import SCENARIOS, run_validator, two_rates
+from tests.documents.conftest_einvoice import SCENARIOS, einvoice_seller, run_validator, two_rates
 from tests.factories.invoices import make_invoice
 from tests.factories.tenancy import BillingProfileFactory, TenantFactory
 
@@ -181,6 +181,22 @@ def test_xrechnung_needs_a_leitweg_id(app, session):
     assert "Leitweg-ID" in caught.value.reason
     # Peppol falls back to the buyer's account id as BT-10.
     assert b"<cbc:BuyerReference>" in render_document(session, invoice, "ubl").content
+
+
+def test_domestic_german_invoice_with_only_a_purchase_order_passes_de_r_015(app, session, tmp_path):
+    """Seller and buyer in Germany: BT-10 is required even beside an order reference."""
+    tenant = TenantFactory(seller=einvoice_seller())
+    BillingProfileFactory(tenant=tenant, vat_id="DE136695976", purchase_order="PO-2026-17")
+    invoice = make_invoice(tenant)
+    session.commit()
+    assert invoice.purchase_order == "PO-2026-17" and not invoice.buyer_reference
+    for fmt, profile in (("ubl", "peppol"), ("cii", PROFILE["cii"])):
+        rendered = render_document(session, invoice, fmt)
+        assert tenant.slug.encode() in rendered.content  # the account id as BT-10
+        path = tmp_path / rendered.filename
+        path.write_bytes(rendered.content)
+        result = run_validator(path, profile)
+        assert result.returncode == 0, result.stdout[-3000:]
 
 
 def test_peppol_needs_an_electronic_address_of_the_buyer(app, session):

@@ -191,10 +191,13 @@ class EInvoiceData:
 
     @property
     def routing_reference(self) -> str | None:
-        """BT-10 to print: the buyer's own, else (Peppol R003) the buyer's account id."""
-        if self.buyer_reference:
-            return self.buyer_reference
-        return None if self.order_reference else self.account_reference
+        """BT-10 to print: the buyer's own, else the buyer's account id.
+
+        Always given: Peppol R003 wants BT-10 or an order reference, and the German national
+        rule DE-R-015 wants BT-10 whenever seller and buyer are both in Germany, order
+        reference or not.
+        """
+        return self.buyer_reference or self.account_reference
 
     @property
     def outside_scope(self) -> bool:

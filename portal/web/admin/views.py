@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 
+from portal.db import parse_public_id
+from portal.documents.formats import (
+    FORMATS,
+    DocumentNotAvailable,
+    UnknownFormat,
+    render_document,
+    stored_validation,
+)
+from portal.documents.models import StoredDocument
 from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.tenancy.models import Tenant
 from portal.tenancy.queries import tenant_summaries
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
@@ -17,3 +30,74 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def index():
     """All tenants with members and open amounts."""
     return render_page("admin/index.html", summaries=tenant_summaries(db.session))
+
+
+@bp.get("/documents")
+@admin_view
+def documents():
+    """The latest stored documents of every company, with their validation findings."""
+    rows = db.session.execute(
+        sa.select(StoredDocument, Invoice, Tenant.name)
+        .join(Invoice, Invoice.id == StoredDocument.invoice_id)
+        .join(Tenant, Tenant.id == Invoice.tenant_id)
+        .order_by(StoredDocument.created_at.desc(), StoredDocument.id.desc())
+        .limit(100)
+    ).all()
+    return render_page("admin/documents.html", rows=rows, counts=_counts)
+
+
+@bp.get("/invoices/<invoice_id>/documents")
+@admin_view
+def invoice_documents(invoice_id: str):
+    """One invoice's stored documents: format, checksum and every validation finding."""
+    invoice = _invoice(invoice_id)
+    return render_page(
+        "admin/invoice_documents.html",
+        invoice=invoice,
+        tenant=db.session.get(Tenant, invoice.tenant_id),
+        stored=stored_validation(db.session, invoice),
+        formats=[f for f in FORMATS.values() if f.key != "zugferd"],
+        counts=_counts,
+    )
+
+
+@bp.post("/invoices/<invoice_id>/documents")
+@admin_view
+def make_document(invoice_id: str):
+    """Render and store one format now (and so validate it), e.g. before sending."""
+    invoice = _invoice(invoice_id)
+    target = url_for("admin.invoice_documents", invoice_id=invoice.public_id)
+    try:
+        document = render_document(db.session, invoice, request.form.get("format", ""))
+    except UnknownFormat as exc:
+        flash(
+            _("Unknown format. Available: %(formats)s.", formats=", ".join(exc.supported)), "error"
+        )
+        return redirect(target, code=303)
+    except DocumentNotAvailable as exc:
+        flash(_("This document is not available: %(reason)s", reason=exc.reason), "error")
+        return redirect(target, code=303)
+    db.session.commit()
+    flash(_("%(file)s is stored and checked.", file=document.filename), "success")
+    return redirect(target, code=303)
+
+
+def _invoice(invoice_id: str) -> Invoice:
+    uid = parse_public_id(invoice_id)
+    invoice = (
+        db.session.scalars(sa.select(Invoice).where(Invoice.public_id == uid)).first()
+        if uid
+        else None
+    )
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+def _counts(findings: list[dict] | None) -> dict[str, int]:
+    """Findings by severity, e.g. {"fatal": 0, "warning": 1}."""
+    counts = {"fatal": 0, "warning": 0}
+    for finding in findings or []:
+        severity = finding.get("severity", "fatal")
+        counts[severity] = counts.get(severity, 0) + 1
+    return counts
