@@ -65,6 +65,12 @@ def meta(**extra: Any) -> dict[str, Any]:
     return {"request_id": request_id(), "api_version": API_VERSION, **extra}
 
 
+def envelope(data: Any, status: int = 200, **top: Any) -> Response:
+    """The current surface's success envelope (``{data, meta}`` for the tenant surface)."""
+    api = surface_of_request()
+    return (api.envelope if api else default_envelope)(data, status, **top)
+
+
 def _jsonable(data: Any) -> Any:
     if isinstance(data, BaseModel):
         return data.model_dump(mode="json")
@@ -73,16 +79,29 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def envelope(data: Any, status: int = 200, **top: Any) -> Response:
+def default_envelope(data: Any, status: int = 200, **top: Any) -> Response:
     """``{data, meta}`` (plus e.g. ``pagination``) as a JSON response."""
     response = jsonify({"data": _jsonable(data), **top, "meta": meta()})
     response.status_code = status
     return response
 
 
-def error_response(status: int, detail: list[dict[str, Any]], headers: Mapping | None = None):
-    response = jsonify({"detail": detail})
-    response.status_code = status
+def detail_body(status: int, detail: list[dict[str, Any]]) -> dict[str, Any]:
+    """The tenant surface's error body: ``{detail: [...]}`` (HTTPValidationError)."""
+    return {"detail": detail}
+
+
+def error_response(
+    status: int,
+    detail: list[dict[str, Any]],
+    headers: Mapping | None = None,
+    api: Api | None = None,
+):
+    """An error in the shape of ``api`` (the surface of the request when not given)."""
+    api = api or surface_of_request()
+    body = api.error_body(status, detail) if api else detail_body(status, detail)
+    response = jsonify(body)
+    response.status_code = api.error_status(status) if api else status
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -124,29 +143,64 @@ class Operation:
     redirects: bool = False
 
 
-class Api:
-    """A JSON surface: a blueprint plus the operations declared on it."""
+#: Every JSON surface, so errors outside a view (unknown path, 405) keep its shape.
+SURFACES: list[Api] = []
 
-    def __init__(self, name: str, import_name: str, url_prefix: str, *, title: str, area: str):
+
+def surface_of_request() -> Api | None:
+    """The surface whose URL prefix the current path starts with (the longest)."""
+    matches = [api for api in SURFACES if request.path.startswith(api.url_prefix)]
+    return max(matches, key=lambda api: len(api.url_prefix)) if matches else None
+
+
+class Api:
+    """A JSON surface: a blueprint plus the operations declared on it.
+
+    :param error_body: ``(status, detail) -> body`` of the surface's error shape; ``detail``
+        entries are ``{loc, msg, type}`` (default: the tenant surface's ``{detail}``).
+    :param error_status: maps a status before it is sent (e.g. 5xx -> 520).
+    :param envelope: ``(data, status, **top) -> Response`` of a successful answer.
+    :param token_kind: the kind of API token the surface accepts.
+    :param error_schema: the pydantic model of the error body, for the OpenAPI document.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        import_name: str,
+        url_prefix: str,
+        *,
+        title: str,
+        area: str,
+        error_body: Callable[[int, list[dict]], dict] = detail_body,
+        error_status: Callable[[int], int] = lambda status: status,
+        envelope: Callable[..., Response] | None = None,
+        token_kind: TokenKind | None = None,
+        error_schema: type[BaseModel] | None = None,
+    ):
         self.blueprint = Blueprint(name, import_name, url_prefix=url_prefix)
         self.url_prefix = url_prefix
         self.title = title
         self.area = area  # token scope area, e.g. "billing" -> "billing:read"
+        self.error_body = error_body
+        self.error_status = error_status
+        self.envelope = envelope or default_envelope
+        self.token_kind = token_kind or (TokenKind.ADMIN if area == "admin" else TokenKind.TENANT)
+        self.error_schema = error_schema
         self.operations: list[Operation] = []
         csrf.exempt(self.blueprint)
         self.blueprint.register_error_handler(ApiError, self._api_error)
         self.blueprint.register_error_handler(HTTPException, self._http_error)
+        SURFACES.append(self)
 
     # Errors raised inside this surface's views keep the surface's shape.
-    @staticmethod
-    def _api_error(exc: ApiError):
+    def _api_error(self, exc: ApiError):
         db.session.rollback()
-        return error_response(exc.status, exc.detail, exc.headers)
+        return error_response(exc.status, exc.detail, exc.headers, api=self)
 
-    @staticmethod
-    def _http_error(exc: HTTPException):
+    def _http_error(self, exc: HTTPException):
         db.session.rollback()
-        return http_error_response(exc)
+        return http_error_response(exc, api=self)
 
     def operation(
         self,
@@ -181,7 +235,7 @@ class Api:
                 result = view(**kwargs)
                 if isinstance(result, Response):
                     return result
-                return envelope(result, op.status)
+                return self.envelope(result, op.status)
 
             # What the route-wide guard test (tests/web/test_isolation.py) looks for.
             endpoint.required_scope = op.scope  # type: ignore[attr-defined]
@@ -212,8 +266,7 @@ class Api:
                 ],
                 challenge,
             )
-        kind = TokenKind.ADMIN if self.area == "admin" else TokenKind.TENANT
-        token = authenticate_token(db.session, plaintext.strip(), kind)
+        token = authenticate_token(db.session, plaintext.strip(), self.token_kind)
         if token is None:
             raise ApiError(
                 401,
@@ -287,15 +340,18 @@ _HTTP_MESSAGES = {
 }
 
 
-def http_error_response(exc: HTTPException):
-    """A werkzeug HTTP error (404, 405, 429…) in the ``{detail}`` shape."""
+def http_error_response(exc: HTTPException, api: Api | None = None):
+    """A werkzeug HTTP error (404, 405, 429…) in the surface's error shape."""
     status = exc.code or 500
     message = _HTTP_MESSAGES.get(status, exc.description or "Request failed.")
     headers = {}
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
     response = error_response(
-        status, [error_entry([], message, exc.name.lower().replace(" ", "_"))], headers
+        status,
+        [error_entry([], message, exc.name.lower().replace(" ", "_"))],
+        headers,
+        api=api,
     )
     if status == 429 and exc.response is not None:
         retry = exc.response.headers.get("Retry-After")
@@ -310,7 +366,17 @@ def is_api_request() -> bool:
 
 
 def server_error_response():
-    current_app.logger.exception("unhandled API error on %s %s", request.method, request.path)
+    """A 500 in the surface's shape, logged with the request id as correlation id."""
+    current_app.logger.exception(
+        "unhandled API error on %s %s (request id %s)", request.method, request.path, request_id()
+    )
     return error_response(
-        500, [error_entry([], "Something went wrong on our side.", "server_error")]
+        500,
+        [
+            error_entry(
+                [],
+                f"Something went wrong on our side (correlation id {request_id()}).",
+                "server_error",
+            )
+        ],
     )

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from portal.api.billing.schemas import HTTPValidationError
 from portal.api.core import Api, Operation
+from portal.tenancy.models import TokenKind
 
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 _REF = "#/components/schemas/{model}"
@@ -34,18 +35,17 @@ def openapi_path(rule: str) -> str:
     return _PATH_PARAM.sub(r"{\1}", rule)
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(status: int, error_ref: dict[str, Any]) -> dict[str, Any]:
     return {
-        "description": _ERROR_TEXT[status],
-        "content": {
-            "application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}
-        },
+        "description": _ERROR_TEXT.get(status, "Error"),
+        "content": {"application/json": {"schema": error_ref}},
     }
 
 
 def build_spec(api: Api, server_url: str = "/") -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``api``."""
-    inputs: list[tuple[Any, str]] = [(HTTPValidationError, "serialization")]
+    error_model = api.error_schema or HTTPValidationError
+    inputs: list[tuple[Any, str]] = [(error_model, "serialization")]
     for op in api.operations:
         if op.body is not None:
             inputs.append((op.body, "validation"))
@@ -57,7 +57,7 @@ def build_spec(api: Api, server_url: str = "/") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in api.operations:
         path = api.url_prefix + openapi_path(op.path)
-        entry = _operation(op, keys)
+        entry = _operation(op, keys, keys[(error_model, "serialization")], api)
         paths.setdefault(path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
@@ -79,14 +79,18 @@ def build_spec(api: Api, server_url: str = "/") -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A tenant API token (tbp_…) from Settings → API tokens.",
+                    "description": (
+                        "A tenant API token (tbp_…) from Settings → API tokens."
+                        if api.token_kind == TokenKind.TENANT
+                        else "An admin API token (tbp_…) from `flask create-token --admin`."
+                    ),
                 }
             },
         },
     }
 
 
-def _operation(op: Operation, keys: dict) -> dict[str, Any]:
+def _operation(op: Operation, keys: dict, error_ref: dict, api: Api) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -99,7 +103,7 @@ def _operation(op: Operation, keys: dict) -> dict[str, Any]:
         entry["security"] = []
     else:
         entry["security"] = [{"bearerAuth": []}]
-        entry["x-required-scope"] = op.scope
+        entry["x-required-scope"] = f"{api.area}:{op.scope}"
     if op.body is not None:
         entry["requestBody"] = {
             "required": True,
@@ -127,7 +131,8 @@ def _operation(op: Operation, keys: dict) -> dict[str, Any]:
     if op.query or op.body or op.scope is not None or op.path_params or "<" in op.path:
         statuses.add(422)
     for status in sorted(statuses):
-        responses[str(status)] = _error_response(status)
+        sent = api.error_status(status)
+        responses[str(sent)] = _error_response(status, error_ref)
     return entry
 
 
