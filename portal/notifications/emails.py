@@ -10,6 +10,7 @@ from portal.domain.money import Money
 from portal.invoices.errors import InvoiceError
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceStatus
+from portal.notifications.links import issue_link, link_url
 from portal.notifications.models import OutboxEmail
 from portal.notifications.outbox import queue_email
 from portal.tenancy.models import BillingProfile, User
@@ -103,6 +104,8 @@ def send_invoice_email(session: Session, invoice: Invoice) -> OutboxEmail:
     )
     seller = invoice.seller_snapshot or {}
     buyer = invoice.buyer_snapshot or {}
+    # The billing contact may have no login: the e-mail opens the invoice by a signed link.
+    link = issue_link(session, invoice, purpose="view", recipient=profile.billing_email)
     return queue_email(
         session,
         template="invoice",
@@ -121,5 +124,7 @@ def send_invoice_email(session: Session, invoice: Invoice) -> OutboxEmail:
             "bic": seller.get("bic"),
             "total": Money(invoice.tax_inclusive_minor, invoice.currency),
             "open": Money(invoice.amount_open_minor, invoice.currency),
+            "invoice_url": link_url(link),
+            "link_valid_until": link.expires_at.date(),
         },
     )

@@ -87,6 +87,8 @@ class SignedLink(IdMixin, PublicIdMixin, TenantMixin, Base):
     )
     #: What the link allows: "view", "pay" or "complete_payment".
     purpose: Mapped[str] = mapped_column(sa.String(30))
+    #: The invoice's link version it was issued under; rotating the version revokes it.
+    version: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
     #: Address it was sent to.
     recipient: Mapped[str | None] = mapped_column(sa.String(254))
     #: When it stops working.
@@ -97,3 +99,29 @@ class SignedLink(IdMixin, PublicIdMixin, TenantMixin, Base):
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: When it was created.
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InvoiceLinkVersion(IdMixin, TenantMixin, Base):
+    """The current signed-link version of one invoice.
+
+    Kept beside the invoice rather than on it: an issued invoice is frozen, and the version
+    is delivery bookkeeping, not part of the document. Links carry the version they were
+    issued under; rotating it (an admin action) makes every earlier link stop working.
+    """
+
+    __tablename__ = "invoice_link_versions"
+
+    #: The invoice whose links this counts.
+    invoice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("invoices.id", ondelete="CASCADE"), unique=True
+    )
+    #: Current version, from 1; links of a lower version are revoked.
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    #: When the version was last rotated.
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Who rotated it last (a platform admin).
+    rotated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    __table_args__ = (sa.CheckConstraint("version >= 1", name="version_positive"),)

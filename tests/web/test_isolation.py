@@ -57,6 +57,11 @@ PUBLIC_ENDPOINTS = {
     "auth.switch_tenant",
     "auth.set_language",
     "webhooks.receive",  # authenticated by signature or by re-fetching at the provider
+    # Signed invoice links: the token is the credential; it opens one invoice, nothing else.
+    "public.show",
+    "public.download",
+    "public.pay",
+    "public.pay_return",
 }
 
 #: Arguments of public endpoints that are not tenant objects.

@@ -1,0 +1,1 @@
+"""Admin actions on signed invoice links: rotating an invoice's link version."""

@@ -1,0 +1,1 @@
+"""Public pages of signed invoice links (/i/<token>): no login, one invoice only."""
