@@ -8,6 +8,7 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
+from portal.admin.cli import register_admin_cli
 from portal.db import parse_public_id
 from portal.extensions import db
 from portal.tenancy.errors import EmailTaken, WeakPassword
@@ -122,3 +123,4 @@ def register_cli(app: Flask) -> None:
         invoice_run_command,
     ):
         app.cli.add_command(command)
+    register_admin_cli(app)
