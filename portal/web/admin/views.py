@@ -18,7 +18,7 @@ from portal.documents.models import StoredDocument
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.tenancy.models import Tenant
-from portal.tenancy.queries import tenant_summaries
+from portal.tenancy.queries import TenantSummary, tenant_summaries
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -28,8 +28,27 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.get("/")
 @admin_view
 def index():
-    """All tenants with members and open amounts."""
-    return render_page("admin/index.html", summaries=tenant_summaries(db.session))
+    """Companies with members and open amounts, and a search box (htmx: the rows only)."""
+    search = request.args.get("q", "")[:100]
+    return render_page(
+        "admin/index.html",
+        "admin/_companies.html",
+        summaries=company_rows(search),
+        search=search,
+    )
+
+
+def company_rows(search: str) -> list[TenantSummary]:
+    """Companies whose name or handle contains ``search`` (case-insensitive)."""
+    summaries = tenant_summaries(db.session)
+    needle = search.strip().casefold()
+    if not needle:
+        return summaries
+    return [
+        s
+        for s in summaries
+        if needle in s.tenant.name.casefold() or needle in s.tenant.slug.casefold()
+    ]
 
 
 @bp.get("/documents")
@@ -101,3 +120,7 @@ def _counts(findings: list[dict] | None) -> dict[str, int]:
         severity = finding.get("severity", "fatal")
         counts[severity] = counts.get(severity, 0) + 1
     return counts
+
+
+# The console's other pages register their routes on ``bp``; imported last for that reason.
+from portal.web.admin import audit, companies, invoices, jobs  # noqa: E402, F401

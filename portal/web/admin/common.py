@@ -1,0 +1,74 @@
+"""Shared pieces of the admin pages: the acting admin, loaders that 404, refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import abort, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.admin.services import Actor
+from portal.db import parse_public_id
+from portal.extensions import db
+from portal.ops.models import Job
+from portal.tenancy.models import Tenant
+
+
+def current_actor() -> Actor:
+    """The logged-in admin as the actor of an audited write."""
+    return Actor(
+        label=current_user.email,
+        user_id=current_user.id,
+        ip_address=request.remote_addr,
+        request_id=request.headers.get("X-Request-Id"),
+    )
+
+
+def load_company(company_id: str) -> Tenant:
+    """A company by its public id; unknown or malformed ids answer 404."""
+    uid = parse_public_id(company_id)
+    tenant = (
+        db.session.scalars(sa.select(Tenant).where(Tenant.public_id == uid)).first()
+        if uid
+        else None
+    )
+    if tenant is None:
+        abort(404)
+    return tenant
+
+
+def load_job(job_id: str) -> Job:
+    """A job by its public id, or 404."""
+    uid = parse_public_id(job_id)
+    job = db.session.scalars(sa.select(Job).where(Job.public_id == uid)).first() if uid else None
+    if job is None:
+        abort(404)
+    return job
+
+
+def translated(message: str) -> str:
+    """A service's English message in the viewer's language (the catalog holds them)."""
+    return _(message)
+
+
+def parse_date(value: str | None) -> tuple[dt.date | None, bool]:
+    """A date from ``YYYY-MM-DD``; returns (date or None, whether the text was valid)."""
+    if not value:
+        return None, True
+    try:
+        return dt.date.fromisoformat(value.strip()), True
+    except ValueError:
+        return None, False
+
+
+def positive_int(value: str | None, default: int) -> int | None:
+    """A page number or size from the query string; None when it is not a positive int."""
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if number >= 1 else None

@@ -1,0 +1,173 @@
+"""Admin pages of one company: settings, subscriptions, usage, invoices, generate now."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from portal.admin import services
+from portal.catalog.models import Subscription
+from portal.db import utcnow
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.ops.models import Job
+from portal.tenancy.models import Tenant
+from portal.usage.queries import quota_usage_report
+from portal.web.admin.common import (
+    current_actor,
+    load_company,
+    parse_date,
+    translated,
+)
+from portal.web.admin.views import bp
+from portal.web.guards import admin_view
+from portal.web.htmx import render_page
+
+#: Check boxes of the settings form (absent from a form post when unticked).
+BOOLEAN_FIELDS = ("auto_finalize", "auto_send", "auto_collect", "show_drafts_to_tenant")
+
+
+def _settings_form_values(form: Any) -> dict[str, Any]:
+    """The complete settings dict from a posted form (text stays text: the service parses)."""
+    values: dict[str, Any] = {
+        "billing_day": form.get("billing_day", ""),
+        "payment_terms_days": form.get("payment_terms_days", ""),
+        "discount_percent": form.get("discount_percent", "").strip().replace(",", "."),
+        "notes": form.get("notes") or None,
+    }
+    for name in BOOLEAN_FIELDS:
+        values[name] = form.get(name) == "on"
+    return values
+
+
+def _usage_rows(tenant: Tenant) -> list:
+    start = utcnow().date().replace(day=1)
+    start_at = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
+    end_at = dt.datetime.combine(
+        (start + dt.timedelta(days=32)).replace(day=1), dt.time(), tzinfo=dt.UTC
+    )
+    return quota_usage_report(db.session, [tenant.id], start_at, end_at)
+
+
+def _company_page(
+    tenant: Tenant, values: dict | None = None, errors: dict | None = None, status: int = 200
+):
+    settings = services.company_settings(db.session, tenant)
+    invoices = db.session.scalars(
+        sa.select(Invoice)
+        .where(Invoice.tenant_id == tenant.id)
+        .order_by(Invoice.created_at.desc(), Invoice.id.desc())
+        .limit(20)
+    ).all()
+    subscriptions = db.session.scalars(
+        sa.select(Subscription)
+        .where(Subscription.tenant_id == tenant.id)
+        .order_by(Subscription.started_on.desc())
+    ).all()
+    jobs = db.session.scalars(
+        sa.select(Job).where(Job.tenant_id == tenant.id).order_by(Job.id.desc()).limit(5)
+    ).all()
+    today = utcnow().date()
+    response = render_page(
+        "admin/company.html",
+        "admin/_settings_form.html",
+        tenant=tenant,
+        values=values or services.settings_dict(settings),
+        errors={k: translated(v) for k, v in (errors or {}).items()},
+        saved=settings.id is not None,
+        invoices=invoices,
+        subscriptions=subscriptions,
+        usage=_usage_rows(tenant),
+        jobs=jobs,
+        this_month=today.strftime("%Y-%m"),
+        month_start=today.replace(day=1),
+        today=today,
+    )
+    response.status_code = status
+    return response
+
+
+@bp.get("/companies/<company_id>")
+@admin_view
+def company(company_id: str):
+    """One company: billing settings form, subscriptions, usage against quota, invoices."""
+    return _company_page(load_company(company_id))
+
+
+@bp.post("/companies/<company_id>/settings")
+@admin_view
+def update_settings(company_id: str):
+    """Save the settings form; errors re-render the form inline (200, so htmx swaps it)."""
+    tenant = load_company(company_id)
+    values = _settings_form_values(request.form)
+    try:
+        services.update_company_settings(db.session, tenant, values, current_actor())
+    except services.SettingsInvalid as exc:
+        db.session.rollback()
+        return _company_page(tenant, values, exc.errors)
+    db.session.commit()
+    flash(_("Billing settings of %(company)s saved.", company=tenant.name), "success")
+    return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
+
+
+@bp.get("/companies/<company_id>/generate")
+@admin_view
+def confirm_generate(company_id: str):
+    """Confirmation step of "generate invoice now", with the month to bill."""
+    tenant = load_company(company_id)
+    return render_template(
+        "admin/confirm_generate.html",
+        tenant=tenant,
+        month=request.args.get("month") or utcnow().strftime("%Y-%m"),
+    )
+
+
+@bp.post("/companies/<company_id>/generate")
+@admin_view
+def generate(company_id: str):
+    """Generate (and per the settings finalize) the company's invoice of a month now."""
+    tenant = load_company(company_id)
+    month = request.form.get("month", "").strip()
+    try:
+        invoice = services.generate_now(db.session, tenant, month, current_actor())
+    except services.AdminActionRefused as exc:
+        db.session.rollback()
+        flash(translated(exc.message), "error")
+        return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
+    db.session.commit()
+    flash(_("The invoice of %(month)s is ready.", month=month), "success")
+    return redirect(url_for("admin.invoice", invoice_id=invoice.public_id), code=303)
+
+
+@bp.post("/companies/<company_id>/jobs")
+@admin_view
+def start_company_job(company_id: str):
+    """Queue an invoice generation or a quota usage report for the company."""
+    tenant = load_company(company_id)
+    kind = request.form.get("kind")
+    try:
+        if kind == "invoice_generation":
+            job = services.start_invoice_generation(
+                db.session, tenant, request.form.get("month", "").strip(), current_actor()
+            )
+        elif kind == "quota_report":
+            start, start_ok = parse_date(request.form.get("start"))
+            end, end_ok = parse_date(request.form.get("end"))
+            if not (start and end and start_ok and end_ok):
+                raise services.AdminActionRefused(
+                    "invalid_range", services.N_("Enter a start and an end date.")
+                )
+            job = services.start_quota_report(db.session, tenant, start, end, current_actor())
+        else:
+            raise services.AdminActionRefused("unknown_job", services.N_("Unknown job."))
+    except services.AdminActionRefused as exc:
+        db.session.rollback()
+        flash(translated(exc.message), "error")
+        return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
+    db.session.commit()
+    flash(_("The job is queued."), "success")
+    return redirect(url_for("admin.job", job_id=job.public_id), code=303)
