@@ -54,11 +54,13 @@ seed: migrate
 # Serves the portal with localstripe on 127.0.0.1 so "Add card" works offline; set the
 # STRIPE_* variables yourself to use a real Stripe test account instead.
 run: seed
-	@echo "Serving on http://$(HOST):$(PORT)/ (logins above); localstripe on $(LOCALSTRIPE)"
+	@echo "Serving on http://$(HOST):$(PORT)/ (logins above); localstripe on $(LOCALSTRIPE); one job worker"
 	@$(BIN)/python -m portal.devtools.localstripe --port $(LOCALSTRIPE_PORT) \
 		--webhook-url http://$(HOST):$(PORT)/webhooks/stripe \
 		--webhook-secret $${STRIPE_WEBHOOK_SECRET:-whsec_demo} & \
-	LS_PID=$$!; trap 'kill $$LS_PID 2>/dev/null' EXIT INT TERM; \
+	LS_PID=$$!; \
+	$(DEMO_STRIPE_ENV) $(FLASK) worker & \
+	WORKER_PID=$$!; trap 'kill $$LS_PID $$WORKER_PID 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_STRIPE_ENV) $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: setup
