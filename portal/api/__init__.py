@@ -7,7 +7,8 @@ from flask import Flask
 
 def register_api(app: Flask) -> None:
     """Register every JSON surface with its OpenAPI document and docs page."""
+    from portal.api.accounts.views import api as accounts_api
     from portal.api.billing.views import api as billing_api
 
-    for api in (billing_api,):
+    for api in (billing_api, accounts_api):
         app.register_blueprint(api.blueprint)

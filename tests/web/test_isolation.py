@@ -22,6 +22,9 @@ OBJECT_ARGUMENTS = {
     "invoice_id": lambda world: str(world.b.invoice.public_id),
     "method_id": lambda world: str(world.b.payment_method.public_id),
     "payment_id": lambda world: str(_payment_of_b(world).public_id),
+    # The account API: tenant B as an account of its seller (admin-token surface).
+    "org_id": lambda world: str(world.b.tenant.seller.public_id),
+    "account_id": lambda world: str(world.b.tenant.public_id),
 }
 
 
@@ -157,6 +160,8 @@ def test_tenant_a_cannot_reach_tenant_b(
     view = client.application.view_functions[endpoint]
     if getattr(view, "admin_only", False):
         assert response.status_code == 404
+    elif rule.startswith("/api/v1/organizations/") and getattr(view, "required_scope", None):
+        assert response.status_code == 401  # admin-token surfaces refuse tenant tokens
     elif object_arguments:
         allowed = {404} if role == Role.OWNER else {403, 404}
         assert response.status_code in allowed, f"{method} {url} → {response.status_code}"

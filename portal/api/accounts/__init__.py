@@ -1,0 +1,1 @@
+"""The account billing API (reference: account-billing-api.txt), for admin API tokens."""
