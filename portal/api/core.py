@@ -162,6 +162,8 @@ class Api:
     :param envelope: ``(data, status, **top) -> Response`` of a successful answer.
     :param token_kind: the kind of API token the surface accepts.
     :param error_schema: the pydantic model of the error body, for the OpenAPI document.
+    :param around: ``(operation, run) -> Response`` around each call (``run`` answers it,
+        errors included), e.g. idempotency by request id.
     """
 
     def __init__(
@@ -177,6 +179,7 @@ class Api:
         envelope: Callable[..., Response] | None = None,
         token_kind: TokenKind | None = None,
         error_schema: type[BaseModel] | None = None,
+        around: Callable[[Operation, Callable[[], Response]], Response] | None = None,
     ):
         self.blueprint = Blueprint(name, import_name, url_prefix=url_prefix)
         self.url_prefix = url_prefix
@@ -187,6 +190,8 @@ class Api:
         self.envelope = envelope or default_envelope
         self.token_kind = token_kind or (TokenKind.ADMIN if area == "admin" else TokenKind.TENANT)
         self.error_schema = error_schema
+        #: Wraps every authenticated call, e.g. to replay idempotent requests.
+        self.around = around
         self.operations: list[Operation] = []
         csrf.exempt(self.blueprint)
         self.blueprint.register_error_handler(ApiError, self._api_error)
@@ -227,15 +232,23 @@ class Api:
             def endpoint(**path_values: Any) -> Any:
                 if op.scope is not None:
                     g.api_token = self.authenticate(op.scope)
-                kwargs: dict[str, Any] = dict(path_values)
-                if op.query is not None:
-                    kwargs["query"] = parse_query(op.query)
-                if op.body is not None:
-                    kwargs["body"] = parse_body(op.body)
-                result = view(**kwargs)
-                if isinstance(result, Response):
-                    return result
-                return self.envelope(result, op.status)
+
+                def run() -> Response:
+                    kwargs: dict[str, Any] = dict(path_values)
+                    if op.query is not None:
+                        kwargs["query"] = parse_query(op.query)
+                    if op.body is not None:
+                        kwargs["body"] = parse_body(op.body)
+                    try:
+                        result = view(**kwargs)
+                    except ApiError as exc:
+                        db.session.rollback()
+                        return error_response(exc.status, exc.detail, exc.headers, api=self)
+                    if isinstance(result, Response):
+                        return result
+                    return self.envelope(result, op.status)
+
+                return self.around(op, run) if self.around else run()
 
             # What the route-wide guard test (tests/web/test_isolation.py) looks for.
             endpoint.required_scope = op.scope  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ class ApiClient:
     token: str
 
     def call(self, method: str, path: str, *, token: str | None = None, **kwargs):
-        headers = kwargs.pop("headers", {})
+        headers = dict(kwargs.pop("headers", {}))
         token = self.token if token is None else token
         if token:
             headers.setdefault("Authorization", f"Bearer {token}")

@@ -25,7 +25,27 @@ OBJECT_ARGUMENTS = {
     # The account API: tenant B as an account of its seller (admin-token surface).
     "org_id": lambda world: str(world.b.tenant.seller.public_id),
     "account_id": lambda world: str(world.b.tenant.public_id),
+    # The provider console's names for the same objects (admin-token surface).
+    "companyUid": lambda world: str(world.b.tenant.public_id),
+    "invoiceUid": lambda world: str(world.b.invoice.public_id),
+    "jobUid": lambda world: str(_job_of_b(world).public_id),
+    # The admin console pages (portal/web/admin).
+    "company_id": lambda world: str(world.b.tenant.public_id),
+    "job_id": lambda world: str(_job_of_b(world).public_id),
 }
+
+
+def _job_of_b(world):
+    """A job about tenant B (created on first use)."""
+    from portal.extensions import db
+    from portal.ops.models import Job
+
+    job = db.session.scalars(sa.select(Job).where(Job.tenant_id == world.b.tenant.id)).first()
+    if job is None:
+        job = Job(kind="quota_report", tenant_id=world.b.tenant.id, params={})
+        db.session.add(job)
+        db.session.commit()
+    return job
 
 
 def _payment_of_b(world):
@@ -73,6 +93,7 @@ NON_OBJECT_ARGUMENTS = {
     "token": "not-a-valid-token",
     "provider_slug": "stripe",
     "slug": "stripe",  # a payment provider (tenant API), not a tenant object
+    "action": "mark-paid",  # an admin invoice action (the admin pages answer tenants 404)
 }
 
 
