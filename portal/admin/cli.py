@@ -24,11 +24,21 @@ from portal.extensions import queue
 @click.option(
     "--max-delay", type=float, default=2.0, show_default=True, help="Longest polling interval (s)."
 )
-def worker_command(workers: int, worker_type: str, delay: float, max_delay: float) -> None:
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    show_default=True,
+    help="Run the scheduled tasks (dunning retries, card-expiry notices). With several "
+    "consumers, keep it on one and pass --no-periodic to the others.",
+)
+def worker_command(
+    workers: int, worker_type: str, delay: float, max_delay: float, periodic: bool
+) -> None:
     """Run a queue consumer (SQLite queue file by default, Redis when REDIS_URL is set).
 
     Several consumers, on one machine or many, share a Redis queue; an invoice run is one
-    task per company, so they split it.
+    task per company, so they split it. Scheduled tasks run on consumers started with
+    ``--periodic`` (the default).
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -39,7 +49,7 @@ def worker_command(workers: int, worker_type: str, delay: float, max_delay: floa
         worker_type=worker_type,
         initial_delay=delay,
         max_delay=max_delay,
-        periodic=False,
+        periodic=periodic,
     )
     consumer.run()
 

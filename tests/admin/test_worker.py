@@ -76,7 +76,17 @@ class Consumer:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [FLASK, "--app", "wsgi", "worker", "--delay", "0.05", "--max-delay", "0.2"],
+            [
+                FLASK,
+                "--app",
+                "wsgi",
+                "worker",
+                "--no-periodic",
+                "--delay",
+                "0.05",
+                "--max-delay",
+                "0.2",
+            ],
             cwd=ROOT,
             env=env,
             stdout=self._log,
