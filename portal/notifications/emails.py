@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from flask import current_app, url_for
 from sqlalchemy.orm import Session
@@ -13,6 +15,7 @@ from portal.invoices.states import InvoiceStatus
 from portal.notifications.links import issue_link, link_url
 from portal.notifications.models import OutboxEmail
 from portal.notifications.outbox import queue_email
+from portal.payments.models import PaymentMethod
 from portal.tenancy.models import BillingProfile, User
 from portal.tenancy.services import make_reset_token
 
@@ -126,5 +129,88 @@ def send_invoice_email(session: Session, invoice: Invoice) -> OutboxEmail:
             "open": Money(invoice.amount_open_minor, invoice.currency),
             "invoice_url": link_url(link),
             "link_valid_until": link.expires_at.date(),
+        },
+    )
+
+
+def _billing_profile(session: Session, tenant_id: int) -> BillingProfile | None:
+    return session.scalars(
+        sa.select(BillingProfile).where(BillingProfile.tenant_id == tenant_id)
+    ).first()
+
+
+def _recipients(profile: BillingProfile) -> tuple[list[str], list[str]]:
+    cc = [a for a in (profile.cc_emails or []) if a != profile.billing_email]
+    return [profile.billing_email], cc
+
+
+def send_invoice_paid_email(session: Session, invoice: Invoice) -> OutboxEmail | None:
+    """Queue the receipt of a paid invoice, with its PDF and a link to it.
+
+    Once per payment of the invoice: the dedupe key carries the time it was paid, so an
+    invoice marked unpaid and paid again gets a new receipt, a repeated event none. Returns
+    None when the tenant has no billing e-mail address.
+    """
+    profile = _billing_profile(session, invoice.tenant_id)
+    if profile is None or not profile.billing_email or invoice.status != InvoiceStatus.PAID:
+        return None
+    paid_at = invoice.paid_at.isoformat() if invoice.paid_at else "unknown"
+    to, cc = _recipients(profile)
+    link = issue_link(session, invoice, purpose="view", recipient=profile.billing_email)
+    seller = invoice.seller_snapshot or {}
+    buyer = invoice.buyer_snapshot or {}
+    return queue_email(
+        session,
+        template="invoice_paid",
+        to=to,
+        cc=cc,
+        dedupe_key=f"invoice-paid:{invoice.public_id}:{paid_at}",
+        locale=profile.language or "en",
+        tenant_id=invoice.tenant_id,
+        attachments=[{"kind": "invoice_document", "invoice_id": invoice.id, "format": "pdf"}],
+        context={
+            "invoice": invoice,
+            "language": profile.language or "en",
+            "seller_name": seller.get("legal_name") or "",
+            "contact_name": profile.contact_name or buyer.get("company_name") or "",
+            "paid": Money(invoice.amount_paid_minor, invoice.currency),
+            "paid_on": (invoice.paid_at or invoice.updated_at).date(),
+            "invoice_url": link_url(link),
+        },
+    )
+
+
+def card_expiring_key(method: PaymentMethod, expires_on: dt.date) -> str:
+    """The dedupe key of a card's expiry warning: one per card and expiry date."""
+    return f"card-expiring:{method.public_id}:{expires_on.isoformat()}"
+
+
+def send_card_expiring_email(
+    session: Session, method: PaymentMethod, expires_on: dt.date
+) -> OutboxEmail | None:
+    """Queue the warning that a saved card expires soon: once per card and expiry date.
+
+    A card replaced at the provider with a new expiry gets a new warning when that one
+    comes near. Returns None when the tenant has no billing e-mail address.
+    """
+    profile = _billing_profile(session, method.tenant_id)
+    if profile is None or not profile.billing_email:
+        return None
+    to, cc = _recipients(profile)
+    return queue_email(
+        session,
+        template="card_expiring",
+        to=to,
+        cc=cc,
+        dedupe_key=card_expiring_key(method, expires_on),
+        locale=profile.language or "en",
+        tenant_id=method.tenant_id,
+        context={
+            "language": profile.language or "en",
+            "contact_name": profile.contact_name or profile.company_name or "",
+            "brand": (method.brand or method.method_type or "").capitalize(),
+            "last4": method.last4 or "",
+            "expires_on": expires_on,
+            "methods_url": current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/payment-methods",
         },
     )

@@ -190,3 +190,8 @@ def deliver_email_task(email_id: int) -> str:
     """
     with Session(db.engine) as session:
         return str(deliver(session, email_id))
+
+
+# The e-mails other modules' events cause (automatic sending, receipts, expiring cards) are
+# registered with the outbox, which the app factory and the worker both import.
+from portal.notifications import triggers  # noqa: E402, F401

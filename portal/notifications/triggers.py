@@ -1,0 +1,173 @@
+"""E-mails caused by events elsewhere: automatic sending, paid receipts, expiring cards.
+
+The invoice services know nothing about e-mail: a flush listener notices an invoice that
+this transaction finalizes or marks paid and, once the transaction commits, queues a task
+that opens its own session and queues the e-mail through the outbox. Each task is safe to
+run twice (the outbox's dedupe keys and the invoice's status decide), and a broken queue
+never breaks the transaction that caused it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+from flask import has_app_context
+from huey import crontab
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from portal.catalog.models import CompanyBillingSettings
+from portal.extensions import db, queue
+from portal.invoices.models import Invoice
+from portal.invoices.states import InvoiceStatus
+from portal.ops.after_commit import after_commit
+from portal.payments.methods import EXPIRY_WARNING_DAYS, card_expiry
+from portal.payments.models import PaymentMethod, PaymentMethodStatus
+
+log = logging.getLogger(__name__)
+
+
+# -- automatic sending after finalization ---------------------------------------------------
+
+
+def auto_send_invoice(session: Session, invoice_id: int) -> str:
+    """E-mail a finalized invoice when its company's settings send automatically.
+
+    Returns what happened: "sent", "skipped" (not finalized any more, or not wanted) or the
+    reason the invoice could not be sent (no billing address, e-invoice unavailable).
+    """
+    from portal.invoices.delivery import InvoiceNotSendable, send_invoice
+
+    invoice = session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None or invoice.status != InvoiceStatus.FINALIZED:
+        return "skipped"
+    if not _sends_automatically(session, invoice.tenant_id):
+        return "skipped"
+    try:
+        send_invoice(session, invoice)
+    except InvoiceNotSendable as exc:
+        session.rollback()
+        log.warning("invoice %s not sent automatically: %s", invoice_id, exc.reason)
+        return exc.reason
+    session.commit()
+    return "sent"
+
+
+@queue.app_task(retries=3, retry_delay=60, retry_backoff=2)
+def auto_send_invoice_task(invoice_id: int) -> str:
+    """Queue task: :func:`auto_send_invoice` in its own session."""
+    with Session(db.engine) as session:
+        return auto_send_invoice(session, invoice_id)
+
+
+# -- receipts -------------------------------------------------------------------------------
+
+
+def _sends_automatically(session: Session, tenant_id: int) -> bool:
+    settings = session.scalars(
+        sa.select(CompanyBillingSettings).where(CompanyBillingSettings.tenant_id == tenant_id)
+    ).first()
+    return bool(settings and settings.auto_send)
+
+
+def send_receipt(session: Session, invoice_id: int) -> str:
+    """Queue the paid receipt of an invoice (once per time it is paid).
+
+    A receipt answers an invoice the billing contact knows about: one that was e-mailed,
+    or one of a company that e-mails invoices automatically (charged at finalization, it
+    may be paid before its e-mail went out; the receipt then carries its PDF instead). An
+    invoice an admin settles before it was ever sent stays silent.
+    """
+    from portal.notifications.emails import send_invoice_paid_email
+
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.status != InvoiceStatus.PAID:
+        return "skipped"
+    if invoice.sent_at is None and not _sends_automatically(session, invoice.tenant_id):
+        return "never_sent"
+    email = send_invoice_paid_email(session, invoice)
+    session.commit()
+    return "queued" if email is not None else "no_recipient"
+
+
+@queue.app_task(retries=3, retry_delay=60, retry_backoff=2)
+def send_receipt_task(invoice_id: int) -> str:
+    """Queue task: :func:`send_receipt` in its own session."""
+    with Session(db.engine) as session:
+        return send_receipt(session, invoice_id)
+
+
+def _enqueue(task, invoice_id: int) -> None:
+    try:
+        task(invoice_id)
+    except Exception:  # the cause is committed; a lost e-mail is logged, not raised
+        log.exception("could not queue %s for invoice %s", task.name, invoice_id)
+
+
+@event.listens_for(Session, "before_flush")
+def _invoice_events(session: Session, flush_context, instances) -> None:
+    """Queue automatic sending for invoices this transaction finalizes, receipts for paid."""
+    for obj in list(session.dirty) + list(session.new):
+        if not isinstance(obj, Invoice) or obj.id is None:
+            continue
+        added = sa.inspect(obj).attrs.status.history.added or ()
+        invoice_id = obj.id
+        if InvoiceStatus.FINALIZED in added and obj.status == InvoiceStatus.FINALIZED:
+            after_commit(session, lambda i=invoice_id: _enqueue(auto_send_invoice_task, i))
+        elif InvoiceStatus.PAID in added and obj.status == InvoiceStatus.PAID:
+            after_commit(session, lambda i=invoice_id: _enqueue(send_receipt_task, i))
+
+
+# -- expiring cards -------------------------------------------------------------------------
+
+
+def expiring_cards(session: Session, today: dt.date) -> list[tuple[PaymentMethod, dt.date]]:
+    """Active cards whose last chargeable day is within the warning window from ``today``."""
+    horizon = today + dt.timedelta(days=EXPIRY_WARNING_DAYS)
+    candidates = session.scalars(
+        sa.select(PaymentMethod).where(
+            PaymentMethod.status == PaymentMethodStatus.ACTIVE,
+            PaymentMethod.exp_year.is_not(None),
+            PaymentMethod.exp_month.is_not(None),
+            # A coarse filter in SQL (the year), the exact day below.
+            PaymentMethod.exp_year.between(today.year, horizon.year),
+        )
+    )
+    found = []
+    for method in candidates:
+        expiry = card_expiry(method)
+        if expiry is not None and today <= expiry <= horizon:
+            found.append((method, expiry))
+    return found
+
+
+def send_card_expiry_notices(session: Session, today: dt.date | None = None) -> int:
+    """Warn billing contacts about cards expiring within 30 days; once per card and expiry.
+
+    Returns how many warnings were queued now (earlier ones are not counted again).
+    """
+    from portal.notifications.emails import card_expiring_key, send_card_expiring_email
+    from portal.notifications.models import OutboxEmail
+
+    today = today or dt.date.today()
+    queued = 0
+    for method, expiry in expiring_cards(session, today):
+        key = card_expiring_key(method, expiry)
+        if session.scalar(sa.select(OutboxEmail.id).where(OutboxEmail.dedupe_key == key)):
+            continue  # warned already for this card and expiry
+        if send_card_expiring_email(session, method, expiry) is not None:
+            queued += 1
+        session.commit()
+    return queued
+
+
+@queue.periodic_task(crontab(minute="15", hour="6"))
+def card_expiry_notices_task() -> int:
+    """Periodic task (daily, run by the worker): :func:`send_card_expiry_notices`."""
+    if has_app_context():
+        with Session(db.engine) as session:
+            return send_card_expiry_notices(session)
+    with queue.flask_app.app_context(), Session(db.engine) as session:
+        return send_card_expiry_notices(session)
