@@ -53,21 +53,25 @@ seed: migrate
 
 # Serves the portal with localstripe on 127.0.0.1 so "Add card" works offline; set the
 # STRIPE_* variables yourself to use a real Stripe test account instead.
+# E-mails go to a catching SMTP server on 127.0.0.1:1025 that prints them (unless SMTP_URL
+# points elsewhere).
 run: seed
-	@echo "Serving on http://$(HOST):$(PORT)/ (logins above); localstripe on $(LOCALSTRIPE); one job worker"
+	@echo "Serving on http://$(HOST):$(PORT)/ (logins above); localstripe on $(LOCALSTRIPE); one job worker; e-mails printed by a local SMTP catcher"
 	@$(BIN)/python -m portal.devtools.localstripe --port $(LOCALSTRIPE_PORT) \
 		--webhook-url http://$(HOST):$(PORT)/webhooks/stripe \
 		--webhook-secret $${STRIPE_WEBHOOK_SECRET:-whsec_demo} & \
 	LS_PID=$$!; \
+	$(BIN)/python -m aiosmtpd -n -l 127.0.0.1:1025 & \
+	SMTP_PID=$$!; \
 	$(DEMO_STRIPE_ENV) $(FLASK) worker & \
-	WORKER_PID=$$!; trap 'kill $$LS_PID $$WORKER_PID 2>/dev/null' EXIT INT TERM; \
+	WORKER_PID=$$!; trap 'kill $$LS_PID $$SMTP_PID $$WORKER_PID 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_STRIPE_ENV) $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 worker: migrate
-	$(BIN)/huey_consumer portal.worker.queue --workers 2
+	$(FLASK) worker --workers 2
 
 lint: setup
 	$(BIN)/ruff check portal tests
