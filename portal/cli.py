@@ -10,6 +10,7 @@ from flask import Flask
 
 from portal.admin.cli import register_admin_cli
 from portal.db import parse_public_id
+from portal.devtools.generate import register_generate_cli
 from portal.extensions import db
 from portal.tenancy.errors import EmailTaken, WeakPassword
 from portal.tenancy.models import Tenant, TokenKind
@@ -124,3 +125,4 @@ def register_cli(app: Flask) -> None:
     ):
         app.cli.add_command(command)
     register_admin_cli(app)
+    register_generate_cli(app)
