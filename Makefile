@@ -78,3 +78,9 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache
+
+# Performance figures against baselines of the same run (bench/run.py; local PostgreSQL,
+# database bench_portal, generated once; wrk from Debian is installed if missing).
+.PHONY: bench
+bench: $(BIN)/.installed translations
+	$(BIN)/python -m bench.run
