@@ -18,7 +18,7 @@ from portal.api.billing.schemas import HTTPValidationError
 from portal.api.core import Api, Operation
 from portal.tenancy.models import TokenKind
 
-_PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+_PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 _REF = "#/components/schemas/{model}"
 
 _ERROR_TEXT = {
