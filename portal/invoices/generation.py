@@ -348,8 +348,11 @@ def load_contexts(
     ]
 
 
-def draft_from_plan(session: Session, plan: InvoicePlan) -> Invoice:
-    """The draft invoice of a plan; idempotent per tenant, kind and period."""
+def draft_from_plan(session: Session, plan: InvoicePlan, **options: bool) -> Invoice:
+    """The draft invoice of a plan; idempotent per tenant, kind and period.
+
+    ``options`` go to :func:`create_draft` (``known_new``, ``flush``).
+    """
     return create_draft(
         session,
         plan.tenant,
@@ -359,16 +362,33 @@ def draft_from_plan(session: Session, plan: InvoicePlan) -> Invoice:
         lines=plan.lines,
         subscription_id=plan.subscription_id,
         discount_percent=plan.discount_percent,
+        **options,
     )
 
 
 def generate_invoices(
     session: Session, tenants: Iterable[Tenant], month: str, *, issue_date: dt.date | None = None
 ) -> list[Invoice]:
-    """Draft invoices of ``tenants`` for the month's billed periods; existing ones are kept."""
+    """Draft invoices of ``tenants`` for the month's billed periods; existing ones are kept.
+
+    The batch's existing invoices are looked up in one query and the new drafts are
+    inserted in one flush, so a batch costs a fixed number of statements.
+    """
     month_start, month_end = month_period(month)
     invoices = []
     tenants = list(tenants)
+    # Every billed period ends (inclusive) within the month: see billed_period().
+    existing = {
+        (i.tenant_id, i.period_start, i.period_end): i
+        for i in session.scalars(
+            sa.select(Invoice).where(
+                Invoice.tenant_id.in_([t.id for t in tenants]),
+                Invoice.kind == InvoiceKind.SUBSCRIPTION,
+                Invoice.period_end >= month_start,
+                Invoice.period_end < month_end,
+            )
+        )
+    }
     for context in load_contexts(session, tenants, month_start, month_end):
         by_period: dict[tuple, list[Subscription]] = defaultdict(list)
         for subscription in context.subscriptions:
@@ -389,6 +409,12 @@ def generate_invoices(
                 [c for c in period_context.changes if c.subscription_item_id in item_ids],
             )
             plan = plan_invoice(scoped_context, start, end, issue_date=issue_date)
-            if plan.lines:
-                invoices.append(draft_from_plan(session, plan))
+            if not plan.lines:
+                continue
+            found = existing.get((context.tenant.id, start, plan.period_last_day))
+            if found is None:
+                found = draft_from_plan(session, plan, known_new=True, flush=False)
+                existing[(context.tenant.id, start, plan.period_last_day)] = found
+            invoices.append(found)
+    session.flush()
     return invoices

@@ -18,7 +18,7 @@ from portal.catalog.models import CompanyBillingSettings, Subscription, Subscrip
 from portal.db import utcnow
 from portal.invoices.generation import generate_invoices, month_period
 from portal.invoices.models import Invoice
-from portal.invoices.services import finalize_invoice
+from portal.invoices.services import finalize_invoices
 from portal.invoices.states import InvoiceKind, InvoiceStatus
 from portal.ops.models import Job, JobStatus
 from portal.tenancy.models import Tenant
@@ -109,11 +109,13 @@ def run_invoices(
                     )
                 )
             )
+            drafts = []
             for invoice in generate_invoices(session, tenants, month, issue_date=issue_date):
                 result.created += 1
                 if invoice.status == InvoiceStatus.DRAFT and invoice.tenant_id not in manual:
-                    finalize_invoice(session, invoice, issue_date=issue_date)
-                    result.finalized += 1
+                    drafts.append(invoice)
+            # One numbering lock per seller and one flush for the batch, not per invoice.
+            result.finalized += len(finalize_invoices(session, drafts, issue_date=issue_date))
             job = session.get(Job, job_id)
             job.progress_done = min(offset + len(ids), len(todo))
             session.commit()

@@ -6,7 +6,8 @@ Services flush and never commit; the caller (a view, a job, the CLI) commits onc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -19,6 +20,7 @@ from portal.domain.money import Money
 from portal.domain.totals import AllowanceCharge, LineInput, compute_totals, line_net
 from portal.invoices.errors import InvoiceHasNoLines, InvoiceNotDraft
 from portal.invoices.models import (
+    DocumentSequence,
     Invoice,
     InvoiceAllowanceCharge,
     InvoiceLine,
@@ -33,7 +35,7 @@ from portal.invoices.states import (
     VatCategory,
     check_transition,
 )
-from portal.ledger.models import MovementKind
+from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.services import record_movement
 from portal.payments.models import Payment, PaymentStatus
 from portal.tenancy.models import BillingProfile, Seller, Tenant
@@ -125,14 +127,21 @@ def create_draft(
     lines: list[DraftLine],
     subscription_id: int | None = None,
     discount_percent: Decimal = Decimal(0),
+    known_new: bool = False,
+    flush: bool = True,
 ) -> Invoice:
     """A draft invoice with ``lines`` and its totals; idempotent per tenant, kind and period.
 
     If the invoice already exists it is returned unchanged, whatever its state.
+
+    :param known_new: the caller has already looked for the invoice (in bulk) and found
+        none, so the lookup is skipped; the unique constraint still refuses a duplicate.
+    :param flush: False leaves the insert to the caller's next flush (one for a batch).
     """
-    existing = find_invoice(session, tenant, kind, period_start, period_end)
-    if existing is not None:
-        return existing
+    if not known_new:
+        existing = find_invoice(session, tenant, kind, period_start, period_end)
+        if existing is not None:
+            return existing
     invoice = Invoice(
         tenant_id=tenant.id,
         seller_id=tenant.seller_id,
@@ -171,7 +180,8 @@ def create_draft(
         )
     recompute_totals(invoice)
     session.add(invoice)
-    session.flush()
+    if flush:
+        session.flush()
     return invoice
 
 
@@ -272,48 +282,138 @@ def finalize_invoice(session: Session, invoice: Invoice, *, issue_date: dt.date)
     :raise InvoiceHasNoLines: when the draft is empty.
     :raise InvalidTransition: when the invoice is not a draft.
     """
-    check_transition(invoice.status, InvoiceStatus.FINALIZED)
-    if not invoice.lines:
-        raise InvoiceHasNoLines(str(invoice.public_id))
-    tenant = session.get(Tenant, invoice.tenant_id)
-    seller = session.get(Seller, invoice.seller_id)
-    profile = session.scalars(
-        sa.select(BillingProfile).where(BillingProfile.tenant_id == tenant.id)
-    ).first()
-    settings = session.scalars(
-        sa.select(CompanyBillingSettings).where(CompanyBillingSettings.tenant_id == tenant.id)
-    ).first()
-    if settings is not None and settings.payment_terms_days is not None:
-        terms = settings.payment_terms_days  # the operator's terms for this company win
-    elif profile is not None:
-        terms = profile.payment_terms_days
-    else:
-        terms = seller.default_payment_terms_days
-    invoice.number = next_number(session, seller, DocumentType.INVOICE, issue_date.year)
-    invoice.issue_date = issue_date
-    invoice.due_date = issue_date + dt.timedelta(days=terms)
-    invoice.seller_snapshot = _snapshot(seller, SELLER_SNAPSHOT_FIELDS)
-    invoice.buyer_snapshot = _snapshot(profile, BUYER_SNAPSHOT_FIELDS) or {
-        "company_name": tenant.name
-    }
-    invoice.language = profile.language if profile else "en"
-    if profile:
-        invoice.buyer_reference = invoice.buyer_reference or profile.buyer_reference
-        invoice.purchase_order = invoice.purchase_order or profile.purchase_order
-    invoice.status = InvoiceStatus.FINALIZED
-    invoice.finalized_at = utcnow()
-    if invoice.amount_due_minor:
-        record_movement(
-            session,
-            tenant,
-            kind=MovementKind.INVOICE,
-            amount=Money(invoice.amount_due_minor, invoice.currency),
-            description=f"Invoice {invoice.number}",
-            occurred_at=invoice.finalized_at,
-            invoice_id=invoice.id,
+    return finalize_invoices(session, [invoice], issue_date=issue_date)[0]
+
+
+def finalize_invoices(
+    session: Session, invoices: Sequence[Invoice], *, issue_date: dt.date
+) -> list[Invoice]:
+    """Finalize drafts together, in a fixed number of queries however many there are.
+
+    Each invoice is numbered (in list order, per seller), dated, snapshotted and frozen,
+    and what the tenant owes goes to the ledger, exactly as :func:`finalize_invoice` does
+    one at a time; nothing changes unless every invoice may be finalized.
+
+    :raise InvoiceHasNoLines: when a draft is empty.
+    :raise InvalidTransition: when an invoice is not a draft.
+    """
+    for invoice in invoices:
+        check_transition(invoice.status, InvoiceStatus.FINALIZED)
+        if not invoice.lines:
+            raise InvoiceHasNoLines(str(invoice.public_id))
+    if not invoices:
+        return []
+    tenant_ids = {invoice.tenant_id for invoice in invoices}
+    tenants = {t.id: t for t in session.scalars(sa.select(Tenant).where(Tenant.id.in_(tenant_ids)))}
+    sellers = {
+        s.id: s
+        for s in session.scalars(
+            sa.select(Seller).where(Seller.id.in_({invoice.seller_id for invoice in invoices}))
         )
+    }
+    profiles = {
+        p.tenant_id: p
+        for p in session.scalars(
+            sa.select(BillingProfile)
+            .where(BillingProfile.tenant_id.in_(tenant_ids))
+            .order_by(BillingProfile.id.desc())  # the first one wins, as .first() did
+        )
+    }
+    settings = {
+        s.tenant_id: s
+        for s in session.scalars(
+            sa.select(CompanyBillingSettings)
+            .where(CompanyBillingSettings.tenant_id.in_(tenant_ids))
+            .order_by(CompanyBillingSettings.id.desc())
+        )
+    }
+    by_seller: dict[int, list[Invoice]] = defaultdict(list)
+    for invoice in invoices:
+        by_seller[invoice.seller_id].append(invoice)
+    numbers: dict[int, str] = {}
+    for seller_id, group in by_seller.items():
+        taken = _take_numbers(
+            session, sellers[seller_id], DocumentType.INVOICE, issue_date.year, len(group)
+        )
+        numbers.update(zip((id(invoice) for invoice in group), taken, strict=True))
+    seller_snapshots = {
+        seller_id: _snapshot(seller, SELLER_SNAPSHOT_FIELDS)
+        for seller_id, seller in sellers.items()
+    }
+    finalized_at = utcnow()
+    for invoice in invoices:
+        tenant = tenants[invoice.tenant_id]
+        seller = sellers[invoice.seller_id]
+        profile = profiles.get(tenant.id)
+        company = settings.get(tenant.id)
+        if company is not None and company.payment_terms_days is not None:
+            terms = company.payment_terms_days  # the operator's terms for this company win
+        elif profile is not None:
+            terms = profile.payment_terms_days
+        else:
+            terms = seller.default_payment_terms_days
+        invoice.number = numbers[id(invoice)]
+        invoice.issue_date = issue_date
+        invoice.due_date = issue_date + dt.timedelta(days=terms)
+        invoice.seller_snapshot = dict(seller_snapshots[seller.id])
+        invoice.buyer_snapshot = _snapshot(profile, BUYER_SNAPSHOT_FIELDS) or {
+            "company_name": tenant.name
+        }
+        invoice.language = profile.language if profile else "en"
+        if profile:
+            invoice.buyer_reference = invoice.buyer_reference or profile.buyer_reference
+            invoice.purchase_order = invoice.purchase_order or profile.purchase_order
+        invoice.status = InvoiceStatus.FINALIZED
+        invoice.finalized_at = finalized_at
+        if invoice.amount_due_minor:
+            # What record_movement() writes, added for one flush for the whole batch.
+            session.add(
+                LedgerMovement(
+                    tenant_id=tenant.id,
+                    kind=MovementKind.INVOICE,
+                    amount_minor=invoice.amount_due_minor,
+                    currency=invoice.currency,
+                    description=f"Invoice {invoice.number}",
+                    occurred_at=finalized_at,
+                    invoice_id=invoice.id,
+                )
+            )
     session.flush()
-    return invoice
+    return list(invoices)
+
+
+def _take_numbers(
+    session: Session, seller: Seller, document_type: DocumentType, year: int, count: int
+) -> list[str]:
+    """``count`` consecutive numbers in the caller's transaction (see numbering.next_number).
+
+    One locked sequence row per seller and year, raised by ``count`` at once: the numbers
+    stay gapless (a rollback gives them all back) and take three statements, not 3 × count.
+    """
+    first = next_number(session, seller, document_type, year)  # locks the row, takes one
+    if count == 1:
+        return [first]
+    sequence = session.scalars(
+        sa.select(DocumentSequence).where(
+            DocumentSequence.seller_id == seller.id,
+            DocumentSequence.document_type == document_type,
+            DocumentSequence.year == year,
+        )
+    ).one()  # the row locked above, from the identity map
+    taken = sequence.last_number
+    sequence.last_number += count - 1
+    return [first] + [
+        _format_number(seller, document_type, year, taken + k) for k in range(1, count)
+    ]
+
+
+def _format_number(seller: Seller, document_type: DocumentType, year: int, seq: int) -> str:
+    pattern = (
+        seller.invoice_number_format
+        if document_type == DocumentType.INVOICE
+        else seller.credit_note_number_format
+    )
+    return pattern.format(year=year, seq=seq)
 
 
 def mark_sent(session: Session, invoice: Invoice, *, at: dt.datetime | None = None) -> Invoice:
