@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
+USER_AGENT = "portal-bench"
 SKIP = set(filter(None, os.environ.get("BENCH_SKIP", "").split(",")))
 
 SERVER_ENV = {
@@ -311,7 +313,7 @@ def wrk(path: str, headers: dict | None = None, duration: int = DURATION) -> Loa
         "5s",
         "--latency",
     ]
-    for name, value in (headers or {}).items():
+    for name, value in {"User-Agent": USER_AGENT, **(headers or {})}.items():
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run(
         [*command, f"http://127.0.0.1:{PORT}{path}"],
@@ -336,7 +338,11 @@ def wrk(path: str, headers: dict | None = None, duration: int = DURATION) -> Loa
 def login(email: str, password: str) -> str:
     """Log in through the form; the Cookie header of the session."""
     base = f"http://127.0.0.1:{PORT}"
-    with urllib.request.urlopen(f"{base}/login", timeout=10) as response:
+    # Flask-Login's strong session protection binds the session to the User-Agent, so the
+    # login and the load send the same one.
+    agent = {"User-Agent": USER_AGENT}
+    first = urllib.request.Request(f"{base}/login", headers=agent)
+    with urllib.request.urlopen(first, timeout=10) as response:
         page = response.read().decode()
         cookies = _cookies(response.headers.get_all("Set-Cookie") or [])
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
@@ -345,7 +351,7 @@ def login(email: str, password: str) -> str:
         {"csrf_token": token.group(1), "email": email, "password": password}
     ).encode()
     request = urllib.request.Request(
-        f"{base}/login", data=data, headers={"Cookie": _cookie_header(cookies)}
+        f"{base}/login", data=data, headers={"Cookie": _cookie_header(cookies), **agent}
     )
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -359,11 +365,30 @@ def login(email: str, password: str) -> str:
         response = exc
     cookies.update(_cookies(response.headers.get_all("Set-Cookie") or []))
     header = _cookie_header(cookies)
-    check = urllib.request.Request(f"{base}/invoices", headers={"Cookie": header})
+    check = urllib.request.Request(f"{base}/invoices", headers={"Cookie": header, **agent})
     with urllib.request.urlopen(check, timeout=30) as response:
         if "/login" in response.url:
             raise RuntimeError("login failed")
     return header
+
+
+def expect_ok(path: str, headers: dict) -> None:
+    """Fail unless ``path`` answers 200 itself (no redirect) with these headers."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORT}{path}", headers={"User-Agent": USER_AGENT, **headers}
+    )
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    if status != 200:
+        raise RuntimeError(f"{path} answered {status}, not 200: the figures would be wrong")
 
 
 def _cookies(headers: list[str]) -> dict:
@@ -392,6 +417,7 @@ def web_figures(email: str, token: str) -> None:
             ("API overview", "/api/v1/billing/overview", bearer, False),
         )
         for name, path, headers, is_list in targets:
+            expect_ok(path, headers)  # wrk counts a redirect to the login page as a success
             wrk(path, headers, duration=2)  # warm up caches and connections
             load = wrk(path, headers)
             if load.errors:

@@ -36,7 +36,7 @@ from portal.domain.pricing import (
 )
 from portal.domain.tax import Party, VatDecision, decide_vat
 from portal.invoices.models import Invoice
-from portal.invoices.services import DraftLine, create_draft
+from portal.invoices.services import DraftLine, assign_ids, create_draft
 from portal.invoices.states import InvoiceKind, LineKind
 from portal.tenancy.models import BillingProfile, Seller, Tenant
 from portal.usage.queries import usage_totals
@@ -416,5 +416,6 @@ def generate_invoices(
                 found = draft_from_plan(session, plan, known_new=True, flush=False)
                 existing[(context.tenant.id, start, plan.period_last_day)] = found
             invoices.append(found)
+    assign_ids(session, list(session.new))
     session.flush()
     return invoices

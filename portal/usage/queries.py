@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.usage.models import Quota, UsageRecord
@@ -43,10 +44,23 @@ class QuotaUsage:
         return self.limit is not None and self.used > self.limit
 
 
+#: ``session.info`` key of the answers of :func:`usage_totals` in the current transaction.
+_MEMO = "portal_usage_totals"
+
+
 def usage_totals(
     session: Session, tenant_ids: list[int], start: dt.datetime, end: dt.datetime
 ) -> dict[tuple[int, str], Decimal]:
-    """Usage per (tenant id, metric) in [start, end), summed in SQL in one query."""
+    """Usage per (tenant id, metric) in [start, end), summed in SQL in one query.
+
+    A request asks the same question twice (the estimate, then the quota report), and the
+    sum reads every record of the period, so the answer is kept until the transaction
+    writes anything, flushes, commits or rolls back.
+    """
+    key = (tuple(sorted(set(tenant_ids))), start, end)
+    memo = session.info.get(_MEMO)
+    if memo is not None and key in memo and not (session.new or session.dirty or session.deleted):
+        return dict(memo[key])
     rows = session.execute(
         sa.select(UsageRecord.tenant_id, UsageRecord.metric, sa.func.sum(UsageRecord.quantity))
         .where(
@@ -56,7 +70,24 @@ def usage_totals(
         )
         .group_by(UsageRecord.tenant_id, UsageRecord.metric)
     )
-    return {(tenant_id, metric): total for tenant_id, metric, total in rows}
+    totals = {(tenant_id, metric): total for tenant_id, metric, total in rows}
+    session.info.setdefault(_MEMO, {})[key] = totals
+    return dict(totals)
+
+
+def _forget(session: Session, *args: object) -> None:
+    session.info.pop(_MEMO, None)
+
+
+for _name in ("after_flush", "after_commit", "after_rollback", "after_soft_rollback"):
+    event.listen(Session, _name, _forget)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_write(state) -> None:
+    """A statement that may write (an INSERT of usage through the session, say) forgets."""
+    if not state.is_select:
+        state.session.info.pop(_MEMO, None)
 
 
 def quota_usage_report(
