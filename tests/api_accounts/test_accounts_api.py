@@ -449,12 +449,12 @@ def test_openapi_document_lists_every_operation_and_error(client):
     ]
     assert len(operations) == len(OPERATIONS)
     for path, methods in spec["paths"].items():
-        assert path.startswith(f"{PREFIX}/{{org_id}}/accounts/{{account_id}}/")
+        assert path.startswith(f"{PREFIX}/{{orgId}}/accounts/{{accountId}}/")
         for op in methods.values():
             assert {"400", "401", "403", "404", "500"} <= set(op["responses"])
             assert "422" not in op["responses"]
             error_ref = op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"]
             assert error_ref.endswith("/GenericResponse")
-    refunds = spec["paths"][f"{PREFIX}/{{org_id}}/accounts/{{account_id}}/refunds"]["post"]
+    refunds = spec["paths"][f"{PREFIX}/{{orgId}}/accounts/{{accountId}}/refunds"]["post"]
     assert {"502", "504"} <= set(refunds["responses"])
     assert client.get(f"{PREFIX}/docs").status_code == 200

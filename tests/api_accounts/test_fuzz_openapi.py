@@ -42,8 +42,8 @@ def test_account_api_conforms_to_its_openapi_document(app, world):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 10
     pinned = {
-        "org_id": str(world.a.tenant.seller.public_id),
-        "account_id": str(world.a.tenant.public_id),
+        "orgId": str(world.a.tenant.seller.public_id),
+        "accountId": str(world.a.tenant.public_id),
     }
     failures = []
     for operation in operations:

@@ -23,12 +23,13 @@ OBJECT_ARGUMENTS = {
     "method_id": lambda world: str(world.b.payment_method.public_id),
     "payment_id": lambda world: str(_payment_of_b(world).public_id),
     # The account API: tenant B as an account of its seller (admin-token surface).
-    "org_id": lambda world: str(world.b.tenant.seller.public_id),
-    "account_id": lambda world: str(world.b.tenant.public_id),
+    "orgId": lambda world: str(world.b.tenant.seller.public_id),
+    "accountId": lambda world: str(world.b.tenant.public_id),
     # The provider console's names for the same objects (admin-token surface).
     "companyUid": lambda world: str(world.b.tenant.public_id),
     "invoiceUid": lambda world: str(world.b.invoice.public_id),
     "jobUid": lambda world: str(_job_of_b(world).public_id),
+    "invoiceId": lambda world: str(world.b.invoice.public_id),
     # The admin console pages (portal/web/admin).
     "company_id": lambda world: str(world.b.tenant.public_id),
     "job_id": lambda world: str(_job_of_b(world).public_id),

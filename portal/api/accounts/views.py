@@ -1,8 +1,8 @@
-"""The account billing API under /api/v1/organizations/<org_id>/accounts/<account_id>/...
+"""The account billing API under /api/v1/organizations/<orgId>/accounts/<accountId>/...
 
 For the operator's machines: an admin API token (``flask create-token --admin``) with
-``admin:read`` (and ``admin:write`` for changes). ``org_id`` is the seller's public id,
-``account_id`` a tenant's public id; a tenant of another seller answers 404 like an unknown
+``admin:read`` (and ``admin:write`` for changes). ``orgId`` is the seller's public id,
+``accountId`` a tenant's public id; a tenant of another seller answers 404 like an unknown
 one. Answers are the reference's DTOs as they are (no envelope); every error is a
 GenericResponseDTO, with validation errors as 400, an unreachable payment provider as 502
 and a provider timeout as 504.
@@ -126,7 +126,7 @@ api = Api(
 )
 bp = api.blueprint
 #: The part of every path before the operation's own.
-ACCOUNT = "/<org_id>/accounts/<account_id>"
+ACCOUNT = "/<orgId>/accounts/<accountId>"
 #: Errors every account operation may answer besides 401/403/429 (added by the machinery).
 COMMON_ERRORS = (400, 404, 500)
 PROVIDER_ERRORS = (*COMMON_ERRORS, 502, 504)
@@ -237,20 +237,20 @@ def _public_ids(model, ids: set[int]) -> dict[int, str]:
 
 @api.operation(
     "GET",
-    ACCOUNT + "/invoices/<invoice_id>/public-link",
+    ACCOUNT + "/invoices/<invoiceId>/public-link",
     "Retrieve an account invoice's public link",
     response=InvoicePublicLinkResponse,
     tags=["Invoices"],
     errors=COMMON_ERRORS,
 )
-def get_invoice_public_link(org_id: str, account_id: str, invoice_id: str):
+def get_invoice_public_link(orgId: str, accountId: str, invoiceId: str):
     """A signed link to the invoice for its billing contact: no login, this invoice only.
 
     The same URL is given again while it has at least half its lifetime left; drafts have
     no public link (404).
     """
-    tenant = _account(org_id, account_id)
-    invoice = _invoice(tenant, invoice_id)
+    tenant = _account(orgId, accountId)
+    invoice = _invoice(tenant, invoiceId)
     if invoice.status == InvoiceStatus.DRAFT:
         raise _not_found("invoiceId", "Issued invoice")
     link = shared_link(db.session, invoice)
@@ -271,9 +271,9 @@ def get_invoice_public_link(org_id: str, account_id: str, invoice_id: str):
     tags=["Invoices"],
     errors=COMMON_ERRORS,
 )
-def get_account_billing_details(org_id: str, account_id: str):
+def get_account_billing_details(orgId: str, accountId: str):
     """When the account is billed next: the end of its subscription's current period."""
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     subscription = db.session.scalars(
         scoped(Subscription, tenant)
         .where(Subscription.status != SubscriptionStatus.CANCELED)
@@ -308,9 +308,9 @@ def get_account_billing_details(org_id: str, account_id: str):
     tags=["Consumptions"],
     errors=COMMON_ERRORS,
 )
-def list_consumptions(org_id: str, account_id: str, query: ConsumptionListQuery):
+def list_consumptions(orgId: str, accountId: str, query: ConsumptionListQuery):
     """The account's usage records, newest first; filter by metric and time."""
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     select = scoped(UsageRecord, tenant)
     if query.metric:
         select = select.where(UsageRecord.metric == query.metric)
@@ -339,13 +339,13 @@ def list_consumptions(org_id: str, account_id: str, query: ConsumptionListQuery)
     tags=["Consumptions"],
     errors=(*COMMON_ERRORS, 409),
 )
-def create_consumption(org_id: str, account_id: str, body: ConsumptionCreate):
+def create_consumption(orgId: str, accountId: str, body: ConsumptionCreate):
     """Record a usage record once per idempotency key.
 
     Repeating a key with the same data answers the first record again (201); the same key
     with different data is a 409, so a client bug is not billed silently.
     """
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     occurred_at = _as_utc(body.occurred_at)
     existing = db.session.scalars(
         scoped(UsageRecord, tenant).where(UsageRecord.idempotency_key == body.idempotency_key)
@@ -402,9 +402,9 @@ def create_consumption(org_id: str, account_id: str, body: ConsumptionCreate):
     tags=["Movements"],
     errors=COMMON_ERRORS,
 )
-def list_movements(org_id: str, account_id: str, query: ListQuery):
+def list_movements(orgId: str, accountId: str, query: ListQuery):
     """The account's ledger movements, newest first, with its balance."""
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     select = scoped(LedgerMovement, tenant).order_by(
         LedgerMovement.occurred_at.desc(), LedgerMovement.id.desc()
     )
@@ -433,9 +433,9 @@ def list_movements(org_id: str, account_id: str, query: ListQuery):
     tags=["Refunds"],
     errors=COMMON_ERRORS,
 )
-def list_refunds(org_id: str, account_id: str, query: ListQuery):
+def list_refunds(orgId: str, accountId: str, query: ListQuery):
     """The account's refunds, newest first."""
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     select = scoped(Refund, tenant).order_by(Refund.created_at.desc(), Refund.id.desc())
     rows, total = _page(select, query.limit, query.offset)
     invoice_ids = _public_ids(Invoice, {r.invoice_id for r in rows if r.invoice_id})
@@ -459,13 +459,13 @@ def list_refunds(org_id: str, account_id: str, query: ListQuery):
     tags=["Refunds"],
     errors=PROVIDER_ERRORS,
 )
-def create_refund(org_id: str, account_id: str, body: RefundCreate):
+def create_refund(orgId: str, accountId: str, body: RefundCreate):
     """Refund a payment of an invoice: the given amount, or all that is left.
 
     The invoice's newest succeeded payment with something left to refund is refunded, at
     its provider (Stripe, Mollie) or at once for a manual payment; the ledger records it.
     """
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     invoice = _invoice(tenant, body.invoice_id, "invoiceId", "body")
     payment = db.session.scalars(
         scoped(Payment, tenant)
@@ -530,9 +530,9 @@ def create_refund(org_id: str, account_id: str, body: RefundCreate):
     tags=["BillingInfo"],
     errors=COMMON_ERRORS,
 )
-def get_billing_info(org_id: str, account_id: str):
+def get_billing_info(orgId: str, accountId: str):
     """The account's billing profile; 404 when it has none yet."""
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     profile = get_billing_profile(db.session, tenant)
     if profile is None:
         raise _not_found("accountId", "Billing info")
@@ -549,12 +549,12 @@ def get_billing_info(org_id: str, account_id: str):
     tags=["BillingInfo"],
     errors=COMMON_ERRORS,
 )
-def update_billing_info(org_id: str, account_id: str, body: BillingInfoUpdate):
+def update_billing_info(orgId: str, accountId: str, body: BillingInfoUpdate):
     """Replace the billing profile with the same rules as the portal's form.
 
     A rejected body writes nothing and answers 400 with one error per field.
     """
-    tenant = _account(org_id, account_id)
+    tenant = _account(orgId, accountId)
     data = body.model_dump(mode="json")
     try:
         profile = upsert_billing_profile(db.session, tenant, ProfileInput.from_mapping(data))
@@ -582,9 +582,9 @@ def update_billing_info(org_id: str, account_id: str, body: BillingInfoUpdate):
     tags=["LocationTax"],
     errors=COMMON_ERRORS,
 )
-def get_location_tax(org_id: str, account_id: str, query: LocationTaxQuery):
+def get_location_tax(orgId: str, accountId: str, query: LocationTaxQuery):
     """The VAT rates of a country on a date (default today): standard, reduced, EU member."""
-    _account(org_id, account_id)
+    _account(orgId, accountId)
     on = query.date or dt.date.today()
     try:
         found = tax.location_tax(query.country, on)
