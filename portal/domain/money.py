@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -12,8 +13,10 @@ class CurrencyMismatch(ValueError):
     """Two amounts in different currencies were combined."""
 
 
+@functools.lru_cache(maxsize=512)
 def currency_exponent(currency: str) -> int:
-    """Number of decimals of the currency's minor unit (EUR 2, JPY 0, KWD 3)."""
+    """Number of decimals of the currency's minor unit (EUR 2, JPY 0, KWD 3); cached, as
+    Babel looks it up in its locale data on every call."""
     return get_currency_precision(currency.upper())
 
 

@@ -147,6 +147,9 @@ class Invoice(IdMixin, PublicIdMixin, TenantMixin, TimestampMixin, DocumentTotal
     )
 
     __table_args__ = (
+        # The tenant's invoice list, newest first, paged: an index scan (read backwards
+        # it is "issue_date DESC NULLS FIRST, id DESC", the list's default order).
+        sa.Index("ix_invoices_tenant_id_issue_date_id", "tenant_id", "issue_date", "id"),
         # One gapless number per seller.
         sa.UniqueConstraint("seller_id", "number"),
         # Generation is idempotent: one invoice per tenant, period and kind.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -11,8 +13,14 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
 
 _hasher = PasswordHasher()
-# Verified when the e-mail is unknown, so response time does not reveal which e-mails exist.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-but-same-cost")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the e-mail is unknown, so response time does not reveal which e-mails
+    exist. Made on first use, not at import: argon2 allocates its 64 MiB in every process
+    that imports this module otherwise (job workers and API-only workers never need it)."""
+    return _hasher.hash("not-a-real-password-but-same-cost")
 
 
 def check_policy(password: str) -> None:
@@ -31,7 +39,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; compares against a dummy hash when there is none."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
