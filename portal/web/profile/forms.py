@@ -158,6 +158,8 @@ class ProfileForm(FlaskForm):
                 # Checks and the form's submit queue on the form: a Save clicked while a
                 # check is in flight waits for it instead of racing its swap.
                 "hx-sync": "closest form:queue all",
+                # static/js/live-check.js drops an answer for a value no longer there.
+                "data-live-check": True,
             }
         )
         if isinstance(self[name], BooleanField):
