@@ -136,32 +136,23 @@ def _query_error(exc: QueryError) -> ApiError:
     return ApiError(400, [error_entry(["query", exc.param], exc.message, "invalid_query")])
 
 
-def _company(company_uid: str) -> Tenant:
-    uid = parse_public_id(company_uid)
-    tenant = (
-        db.session.scalars(sa.select(Tenant).where(Tenant.public_id == uid)).first()
-        if uid
-        else None
+def _by_uid(model: type, value: str, loc: str, what: str):
+    """The row of ``model`` whose public id is ``value``; 404 (at ``loc``) otherwise."""
+    uid = parse_public_id(value)
+    row = (
+        db.session.scalars(sa.select(model).where(model.public_id == uid)).first() if uid else None
     )
-    if tenant is None:
-        raise ApiError(
-            404, [error_entry(["path", "companyUid"], "Company not found.", "not_found")]
-        )
-    return tenant
+    if row is None:
+        raise ApiError(404, [error_entry(["path", loc], f"{what} not found.", "not_found")])
+    return row
+
+
+def _company(company_uid: str) -> Tenant:
+    return _by_uid(Tenant, company_uid, "companyUid", "Company")
 
 
 def _invoice(invoice_uid: str) -> Invoice:
-    uid = parse_public_id(invoice_uid)
-    invoice = (
-        db.session.scalars(sa.select(Invoice).where(Invoice.public_id == uid)).first()
-        if uid
-        else None
-    )
-    if invoice is None:
-        raise ApiError(
-            404, [error_entry(["path", "invoiceUid"], "Invoice not found.", "not_found")]
-        )
-    return invoice
+    return _by_uid(Invoice, invoice_uid, "invoiceUid", "Invoice")
 
 
 def _refused(exc: Exception, loc: list[str]) -> ApiError:
@@ -704,11 +695,7 @@ def get_job_csv(jobUid: str):
 
 
 def _job(job_uid: str) -> Job:
-    uid = parse_public_id(job_uid)
-    job = db.session.scalars(sa.select(Job).where(Job.public_id == uid)).first() if uid else None
-    if job is None:
-        raise ApiError(404, [error_entry(["path", "jobUid"], "Job not found.", "not_found")])
-    return job
+    return _by_uid(Job, job_uid, "jobUid", "Job")
 
 
 def _job_resource(job: Job) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -79,8 +80,9 @@ class WebhookEvent:
     payload: dict = field(default_factory=dict)
 
 
-class Provider:
-    """Base of every adapter: subclasses set the class attributes and implement the calls.
+class Provider(abc.ABC):
+    """Base of every adapter: subclasses set the class attributes and implement the calls
+    (abstract, so an adapter missing one cannot be instantiated).
 
     An adapter reads its settings with :meth:`setting` (the app config, else the
     environment), so adding a provider needs its module and its environment variables only.
@@ -132,31 +134,34 @@ class Provider:
 
     # -- the interface ---------------------------------------------------------------------
 
+    @abc.abstractmethod
     def setup(
         self, session: Session, tenant: Tenant, method_type: str, return_url: str | None
-    ) -> SetupResult:
-        raise NotImplementedError
+    ) -> SetupResult: ...
 
-    def confirm(self, session: Session, tenant: Tenant, confirmation_data: dict) -> PaymentMethod:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def confirm(
+        self, session: Session, tenant: Tenant, confirmation_data: dict
+    ) -> PaymentMethod: ...
 
-    def charge(self, session: Session, invoice: Any, method: PaymentMethod) -> Payment:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def charge(self, session: Session, invoice: Any, method: PaymentMethod) -> Payment: ...
 
+    @abc.abstractmethod
     def refund(
         self, session: Session, payment: Payment, amount: Any, *, reason: str | None = None
-    ) -> Refund:
-        raise NotImplementedError
+    ) -> Refund: ...
 
-    def parse_webhook(self, req: Any) -> list[WebhookEvent]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def parse_webhook(self, req: Any) -> list[WebhookEvent]: ...
 
+    @abc.abstractmethod
     def handle_event(self, session: Session, event: ProviderEvent) -> bool:
         """Apply one inbox event; True when it changed something we track."""
-        raise NotImplementedError
+        ...
 
-    def detach(self, method: PaymentMethod) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def detach(self, method: PaymentMethod) -> None: ...
 
     # -- shared helpers --------------------------------------------------------------------
 
