@@ -63,3 +63,25 @@ class Quota(IdMixin, TenantMixin, TimestampMixin, Base):
         sa.UniqueConstraint("tenant_id", "metric"),
         sa.CheckConstraint('"limit" >= 0', name="limit_non_negative"),
     )
+
+
+class UsageDailyTotal(Base):
+    """The sum of one tenant's usage of a metric on one UTC day: a rollup of usage_records.
+
+    Kept by database triggers (migration 0008) on every insert, update and delete of a usage
+    record, whoever writes it, so period totals read a row per day instead of every record.
+    Never written by the application.
+    """
+
+    __tablename__ = "usage_daily_totals"
+    __tenant_owned__ = True
+
+    tenant_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    #: The UTC day of ``usage_records.occurred_at``.
+    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    #: How many records make up ``quantity``.
+    records: Mapped[int] = mapped_column(sa.Integer)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from portal.usage.models import Quota, UsageRecord
+from portal.usage.models import Quota, UsageDailyTotal, UsageRecord
 
 
 @dataclass(frozen=True)
@@ -51,28 +51,74 @@ _MEMO = "portal_usage_totals"
 def usage_totals(
     session: Session, tenant_ids: list[int], start: dt.datetime, end: dt.datetime
 ) -> dict[tuple[int, str], Decimal]:
-    """Usage per (tenant id, metric) in [start, end), summed in SQL in one query.
+    """Usage per (tenant id, metric) in [start, end), summed in SQL.
 
-    A request asks the same question twice (the estimate, then the quota report), and the
-    sum reads every record of the period, so the answer is kept until the transaction
-    writes anything, flushes, commits or rolls back.
+    Whole UTC days come from the daily rollup (``usage_daily_totals``, kept by triggers);
+    records are read only for the partial days at the ends of the period.
+
+    A request asks the same question twice (the estimate, then the quota report), so the
+    answer is kept until the transaction writes anything, flushes, commits or rolls back.
     """
     key = (tuple(sorted(set(tenant_ids))), start, end)
     memo = session.info.get(_MEMO)
     if memo is not None and key in memo and not (session.new or session.dirty or session.deleted):
         return dict(memo[key])
-    rows = session.execute(
-        sa.select(UsageRecord.tenant_id, UsageRecord.metric, sa.func.sum(UsageRecord.quantity))
-        .where(
-            UsageRecord.tenant_id.in_(tenant_ids),
-            UsageRecord.occurred_at >= start,
-            UsageRecord.occurred_at < end,
+    totals: dict[tuple[int, str], Decimal] = {}
+    first_day, end_day = _whole_days(start, end)
+    raw_spans = [(start, end)]
+    if first_day < end_day:
+        # Whole UTC days from the daily rollup; only the partial days at either end of the
+        # period read the records themselves.
+        days = session.execute(
+            sa.select(
+                UsageDailyTotal.tenant_id,
+                UsageDailyTotal.metric,
+                sa.func.sum(UsageDailyTotal.quantity),
+            )
+            .where(
+                UsageDailyTotal.tenant_id.in_(tenant_ids),
+                UsageDailyTotal.day >= first_day,
+                UsageDailyTotal.day < end_day,
+                UsageDailyTotal.records > 0,  # a day whose records were all deleted
+            )
+            .group_by(UsageDailyTotal.tenant_id, UsageDailyTotal.metric)
         )
-        .group_by(UsageRecord.tenant_id, UsageRecord.metric)
-    )
-    totals = {(tenant_id, metric): total for tenant_id, metric, total in rows}
+        _add(totals, days)
+        raw_spans = [(start, _midnight(first_day)), (_midnight(end_day), end)]
+    for span_start, span_end in raw_spans:
+        if span_start >= span_end:
+            continue
+        records = session.execute(
+            sa.select(UsageRecord.tenant_id, UsageRecord.metric, sa.func.sum(UsageRecord.quantity))
+            .where(
+                UsageRecord.tenant_id.in_(tenant_ids),
+                UsageRecord.occurred_at >= span_start,
+                UsageRecord.occurred_at < span_end,
+            )
+            .group_by(UsageRecord.tenant_id, UsageRecord.metric)
+        )
+        _add(totals, records)
     session.info.setdefault(_MEMO, {})[key] = totals
     return dict(totals)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _whole_days(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The UTC days lying wholly inside [start, end), as [first, end) (empty if none)."""
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    first = start.date()
+    if start != _midnight(first):
+        first += dt.timedelta(days=1)
+    return first, end.date()
+
+
+def _add(totals: dict[tuple[int, str], Decimal], rows) -> None:
+    for tenant_id, metric, total in rows:
+        if total is not None:
+            totals[(tenant_id, metric)] = totals.get((tenant_id, metric), Decimal(0)) + total
 
 
 def _forget(session: Session, *args: object) -> None:

@@ -67,6 +67,36 @@ def test_counts_and_logins(generated, session):
     assert InvoiceStatus.PAID in statuses
 
 
+def test_usage_rollup_matches_the_records(generated, session):
+    from portal.usage.models import UsageDailyTotal
+
+    expected: dict = defaultdict(lambda: [Decimal(0), 0])
+    for record in session.scalars(sa.select(UsageRecord)):
+        key = (record.tenant_id, record.metric, record.occurred_at.date())
+        expected[key][0] += record.quantity
+        expected[key][1] += 1
+    rows = {
+        (row.tenant_id, row.metric, row.day): [row.quantity, row.records]
+        for row in session.scalars(sa.select(UsageDailyTotal))
+    }
+    assert rows == dict(expected)
+    # The trigger is on again after generation: a new record is counted.
+    record = session.scalars(sa.select(UsageRecord).limit(1)).one()
+    key = (record.tenant_id, record.metric, record.occurred_at.date())
+    session.add(
+        UsageRecord(
+            tenant_id=record.tenant_id,
+            metric=record.metric,
+            quantity=Decimal(5),
+            occurred_at=record.occurred_at,
+            idempotency_key="after-generation",
+        )
+    )
+    session.commit()
+    row = session.get(UsageDailyTotal, key)
+    assert row.records == expected[key][1] + 1
+
+
 def test_totals_reconcile(generated, session):
     lines = defaultdict(list)
     for line in session.scalars(sa.select(InvoiceLine)):

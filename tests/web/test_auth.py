@@ -205,3 +205,24 @@ def test_csrf_is_enforced_on_state_changing_forms(app_config, world, path):
     )
     assert response.status_code == 400
     assert client.get("/").status_code == 200  # still logged in: logout was refused
+
+
+def test_login_upgrades_a_hash_made_with_other_argon2_parameters(client, auth, world, session):
+    from argon2 import PasswordHasher, extract_parameters
+
+    from portal.tenancy import passwords
+
+    old = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD)
+    world.a.owner.password_hash = old
+    session.commit()
+    assert auth.login(world.a.owner.email).status_code == 303
+    session.expire_all()
+    upgraded = session.get(User, world.a.owner.id).password_hash
+    assert upgraded != old
+    params = extract_parameters(upgraded)
+    assert (params.time_cost, params.memory_cost, params.parallelism) == (
+        passwords.ARGON2_TIME_COST,
+        passwords.ARGON2_MEMORY_KIB,
+        passwords.ARGON2_PARALLELISM,
+    )
+    assert passwords.verify_password(upgraded, PASSWORD)
