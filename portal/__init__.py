@@ -28,7 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from portal import models  # noqa: F401  (complete metadata before Alembic sees it)
     from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, queue
-    from portal.web.i18n import select_locale
+    from portal.web.i18n import install_template_gettext, select_locale
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -36,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    install_template_gettext(app)
     htmx.init_app(app)
     queue.init_app(app)
 

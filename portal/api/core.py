@@ -304,7 +304,8 @@ class Api:
                     )
                 ],
             )
-        db.session.commit()  # keep the token's last use even when the operation fails
+        if token in db.session.dirty:
+            db.session.commit()  # keep the token's last use even when the operation fails
         return token
 
 

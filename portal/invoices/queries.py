@@ -20,6 +20,7 @@ from portal.db import parse_public_id, scoped
 from portal.domain.money import Money
 from portal.invoices.models import CreditNote, Invoice
 from portal.invoices.states import OPEN_STATUSES, CreditNoteStatus, InvoiceStatus
+from portal.memo import in_transaction
 from portal.payments.models import Payment
 from portal.tenancy.models import BillingProfile, Seller, Tenant
 
@@ -61,13 +62,12 @@ def open_amounts(session: Session, tenant: Tenant, today: dt.date) -> OpenAmount
 
 
 def drafts_visible(session: Session, tenant: Tenant) -> bool:
-    """Whether the seller shows draft invoices to this tenant."""
-    return bool(
-        session.scalar(
-            sa.select(CompanyBillingSettings.show_drafts_to_tenant).where(
-                CompanyBillingSettings.tenant_id == tenant.id
-            )
-        )
+    """Whether the seller shows draft invoices to this tenant (asked once per transaction)."""
+    query = sa.select(CompanyBillingSettings.show_drafts_to_tenant).where(
+        CompanyBillingSettings.tenant_id == tenant.id
+    )
+    return in_transaction(
+        session, ("drafts_visible", tenant.id), lambda: bool(session.scalar(query))
     )
 
 
@@ -308,24 +308,33 @@ def list_invoices(
     *,
     today: dt.date,
     past_end: str = "last",
+    total: int | None = None,
 ) -> InvoicePage:
     """One page of the tenant's visible invoices, filtered and sorted in SQL.
 
     The id breaks ties so pages never overlap; ``page_size`` is bounded to 1..100. A page
     past the end gives the last page (``past_end="last"``, for people following a stale
     link) or no items (``"empty"``, for API clients that page until the list runs out).
+    ``total``, when the caller already counted the filtered invoices (the tab counts do),
+    saves counting them again.
     """
     page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
     query = _filtered(visible_invoices(session, tenant), flt)
     condition = _status_condition(flt.status, today)
     if condition is not None:
         query = query.where(condition)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    if total is None:
+        counting = query.with_only_columns(sa.func.count(), maintain_column_froms=True)
+        total = session.scalar(counting) or 0
     pages = max(1, math.ceil(total / page_size))
     page = max(1, int(page) if past_end == "empty" else min(int(page), pages))
     items = list(
         session.scalars(
-            query.order_by(*_ordering(flt)).limit(page_size).offset((page - 1) * page_size)
+            query.order_by(*_ordering(flt))
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+            # A list shows no parties: their snapshots (JSON) are not read for 25 rows.
+            .options(sa.orm.defer(Invoice.seller_snapshot), sa.orm.defer(Invoice.buyer_snapshot))
         )
     )
     return InvoicePage(items=items, total=total, page=page, page_size=page_size, pages=pages)

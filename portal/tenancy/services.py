@@ -69,7 +69,9 @@ def load_session_user(session: Session, session_id: str) -> User | None:
     uid = parse_public_id(public_id)
     if uid is None or not version.isdigit():
         return None
-    user = session.scalars(sa.select(User).where(User.public_id == uid)).first()
+    user = session.scalars(
+        sa.select(User).where(User.public_id == uid).options(sa.orm.joinedload(User.platform_admin))
+    ).first()
     if user is None or not user.is_active or user.auth_version != int(version):
         return None
     return user
@@ -186,7 +188,9 @@ def authenticate_token(session: Session, plaintext: str, kind: TokenKind) -> Api
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     token = session.scalars(
-        sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(plaintext))
+        sa.select(ApiToken)
+        .where(ApiToken.token_hash == _hash_token(plaintext))
+        .options(sa.orm.joinedload(ApiToken.tenant))
     ).first()
     if token is None or token.kind != kind or not token.is_usable():
         return None

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from portal.memo import in_transaction
 from portal.usage.models import Quota, UsageDailyTotal, UsageRecord
 
 
@@ -44,10 +44,6 @@ class QuotaUsage:
         return self.limit is not None and self.used > self.limit
 
 
-#: ``session.info`` key of the answers of :func:`usage_totals` in the current transaction.
-_MEMO = "portal_usage_totals"
-
-
 def usage_totals(
     session: Session, tenant_ids: list[int], start: dt.datetime, end: dt.datetime
 ) -> dict[tuple[int, str], Decimal]:
@@ -59,10 +55,15 @@ def usage_totals(
     A request asks the same question twice (the estimate, then the quota report), so the
     answer is kept until the transaction writes anything, flushes, commits or rolls back.
     """
-    key = (tuple(sorted(set(tenant_ids))), start, end)
-    memo = session.info.get(_MEMO)
-    if memo is not None and key in memo and not (session.new or session.dirty or session.deleted):
-        return dict(memo[key])
+    key = ("usage_totals", tuple(sorted(set(tenant_ids))), start, end)
+    return dict(
+        in_transaction(session, key, lambda: _usage_totals(session, tenant_ids, start, end))
+    )
+
+
+def _usage_totals(
+    session: Session, tenant_ids: list[int], start: dt.datetime, end: dt.datetime
+) -> dict[tuple[int, str], Decimal]:
     totals: dict[tuple[int, str], Decimal] = {}
     first_day, end_day = _whole_days(start, end)
     raw_spans = [(start, end)]
@@ -98,8 +99,7 @@ def usage_totals(
             .group_by(UsageRecord.tenant_id, UsageRecord.metric)
         )
         _add(totals, records)
-    session.info.setdefault(_MEMO, {})[key] = totals
-    return dict(totals)
+    return totals
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -119,21 +119,6 @@ def _add(totals: dict[tuple[int, str], Decimal], rows) -> None:
     for tenant_id, metric, total in rows:
         if total is not None:
             totals[(tenant_id, metric)] = totals.get((tenant_id, metric), Decimal(0)) + total
-
-
-def _forget(session: Session, *args: object) -> None:
-    session.info.pop(_MEMO, None)
-
-
-for _name in ("after_flush", "after_commit", "after_rollback", "after_soft_rollback"):
-    event.listen(Session, _name, _forget)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _forget_on_write(state) -> None:
-    """A statement that may write (an INSERT of usage through the session, say) forgets."""
-    if not state.is_select:
-        state.session.info.pop(_MEMO, None)
 
 
 def quota_usage_report(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
+from babel import Locale
+from babel.dates import get_date_format
 from flask import Flask
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from portal.domain.money import Money
 from portal.invoices.states import InvoiceStatus
 from portal.tenancy.roles import Role
+from portal.web.i18n import current_locale_name
 
 STATUS_LABELS = {
     InvoiceStatus.DRAFT: _l("Draft"),
@@ -35,7 +39,7 @@ def money(value: Money | int, currency: str | None = None) -> str:
         if currency is None:
             raise ValueError("money filter needs a currency for a plain amount")
         value = Money(int(value), currency)
-    return value.format(str(get_locale() or "en"))
+    return value.format(current_locale_name())
 
 
 def number(value: Decimal | int, min_digits: int = 0, max_digits: int = 10) -> str:
@@ -44,8 +48,19 @@ def number(value: Decimal | int, min_digits: int = 0, max_digits: int = 10) -> s
     return format_decimal(Decimal(value), format=pattern)
 
 
+@functools.lru_cache(maxsize=64)
+def _medium_date(locale: str):
+    parsed = Locale.parse(locale)
+    return parsed, get_date_format("medium", locale=parsed)
+
+
 def date_short(value: dt.date) -> str:
-    return format_date(value, "medium")
+    """A calendar date in the locale's medium format ("Nov 21, 2026", "21.11.2026")."""
+    if isinstance(value, dt.datetime):  # an instant: Flask-Babel converts it to the viewer's zone
+        return format_date(value, "medium")
+    # A date has no zone: Babel's pattern for the locale, parsed once per locale.
+    locale, pattern = _medium_date(current_locale_name())
+    return pattern.apply(value, locale)
 
 
 def datetime_short(value: dt.datetime) -> str:

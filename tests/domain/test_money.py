@@ -131,3 +131,23 @@ def test_allocation_sums_to_the_whole(minor, weights):
     assert all(p.currency == "JPY" for p in parts)
     exact = [Decimal(minor) * w / sum(weights) for w in weights]
     assert all(abs(p.minor - e) < 1 for p, e in zip(parts, exact, strict=True))
+
+
+@given(
+    minor=st.integers(min_value=-(10**16), max_value=10**16),
+    currency=st.sampled_from(["EUR", "USD", "JPY", "KWD", "CHF", "INR", "GBP", "SEK", "BHD"]),
+    locale=st.sampled_from(["en", "de", "fr", "en_IN", "de_CH", "nl", "sv", "ja", "ar", "hi"]),
+)
+def test_format_is_exactly_babels(minor, currency, locale):
+    """The fast path gives Babel's text, digit for digit, in every locale it serves."""
+    from babel.numbers import format_currency
+
+    money = Money(minor, currency)
+    assert money.format(locale) == format_currency(money.to_decimal(), currency, locale=locale)
+
+
+def test_unknown_locale_is_refused_as_babel_refuses_it():
+    from babel import UnknownLocaleError
+
+    with pytest.raises(UnknownLocaleError):
+        Money(100, "EUR").format("xx")

@@ -62,6 +62,7 @@ from portal.tenancy.profiles import (
     get_billing_profile,
     upsert_billing_profile,
 )
+from portal.urls import url_builder
 from portal.usage.queries import quota_usage_report
 
 api = Api("api_billing", __name__, "/api/v1/billing", title="Tenant billing API", area="billing")
@@ -179,8 +180,9 @@ def list_invoices_op(query: InvoiceListQuery):
         today=today,
         past_end="empty",
     )
+    pdf_url = url_builder("api_billing.download_invoice_pdf_op", "invoice_id")
     return envelope(
-        [out.invoice(invoice, today) for invoice in page.items],
+        [out.invoice(invoice, today, pdf_url=pdf_url) for invoice in page.items],
         pagination={
             "page": page.page,
             "page_size": page.page_size,

@@ -40,6 +40,7 @@ from portal.invoices.queries import (
 from portal.invoices.states import CreditNoteStatus, InvoiceStatus
 from portal.payments.models import PaymentStatus
 from portal.tenancy.models import BillingProfile
+from portal.urls import url_builder
 from portal.web.guards import can, tenant_view
 from portal.web.htmx import render_page, wants_fragment
 from portal.web.invoices.forms import SendInvoiceForm
@@ -171,8 +172,11 @@ def index():
     show_drafts = drafts_visible(db.session, g.tenant)
     flt, errors = InvoiceFilter.from_args(request.args, allow_drafts=show_drafts)
     page, page_size, paging_errors = parse_paging(request.args)
-    result = list_invoices(db.session, g.tenant, flt, page, page_size, today=today)
     counts = count_by_tab(db.session, g.tenant, flt, today=today)
+    # The selected tab's count is the list's total: no second count.
+    result = list_invoices(
+        db.session, g.tenant, flt, page, page_size, today=today, total=counts[flt.status]
+    )
 
     def link(page: int = 1, **changes) -> str:
         args = flt.with_changes(**changes).to_args()
@@ -199,6 +203,8 @@ def index():
         window=_page_window(result.page, result.pages),
         link=link,
         today=today,
+        show_url=url_builder("invoices.show", "invoice_id"),
+        pdf_url=url_builder("invoices.pdf", "invoice_id"),
     )
     if wants_fragment():
         response.headers["HX-Push-Url"] = link(result.page)
