@@ -407,7 +407,9 @@ def web_figures(email: str, token: str) -> None:
         base_current = hello.peak_rss_mb("VmRSS")
     log(f"hello: {base.rps:.0f} req/s, p50 {base.p50_ms:.2f} ms, p99 {base.p99_ms:.2f} ms")
     with Server("wsgi:app", SERVER_ENV) as portal:
+        log(f"portal workers after start-up: peak RSS {portal.peak_rss_mb():.1f} MiB")
         cookie = {"Cookie": login(email, GENERATED_PASSWORD)}
+        log(f"after the login: peak RSS {portal.peak_rss_mb():.1f} MiB")
         bearer = {"Authorization": f"Bearer {token}"}
         targets = (
             ("invoice list page /invoices", "/invoices", cookie, True),
@@ -423,6 +425,10 @@ def web_figures(email: str, token: str) -> None:
             load = wrk(path, headers)
             if load.errors:
                 log(f"{name}: {load.errors} errors or non-2xx responses")
+            log(
+                f"after {name}: peak RSS {portal.peak_rss_mb():.1f} MiB, "
+                f"current {portal.peak_rss_mb('VmRSS'):.1f} MiB"
+            )
             estimate = "upcoming" in path
             report(
                 Figure(

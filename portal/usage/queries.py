@@ -86,24 +86,49 @@ def _usage_totals(
         )
         _add(totals, days)
         raw_spans = [(start, _midnight(first_day)), (_midnight(end_day), end)]
-    for span_start, span_end in raw_spans:
-        if span_start >= span_end:
-            continue
-        records = session.execute(
-            sa.select(UsageRecord.tenant_id, UsageRecord.metric, sa.func.sum(UsageRecord.quantity))
-            .where(
-                UsageRecord.tenant_id.in_(tenant_ids),
-                UsageRecord.occurred_at >= span_start,
-                UsageRecord.occurred_at < span_end,
-            )
-            .group_by(UsageRecord.tenant_id, UsageRecord.metric)
+    raw_spans = [(a, b) for a, b in raw_spans if a < b]
+    if not raw_spans:
+        return totals
+    # The partial days' metrics, from their rollup rows: the records are then read through
+    # the (tenant, metric, time) index for exactly those metrics, and a day without usage
+    # is not read at all.
+    touched = sorted({day for a, b in raw_spans for day in _days_touched(a, b)})
+    pairs = session.execute(
+        sa.select(UsageDailyTotal.tenant_id, UsageDailyTotal.metric)
+        .where(
+            UsageDailyTotal.tenant_id.in_(tenant_ids),
+            UsageDailyTotal.day.in_(touched),
+            UsageDailyTotal.records > 0,
         )
-        _add(totals, records)
+        .distinct()
+    ).all()
+    if not pairs:
+        return totals
+    in_span = sa.or_(
+        *(sa.and_(UsageRecord.occurred_at >= a, UsageRecord.occurred_at < b) for a, b in raw_spans)
+    )
+    records = session.execute(
+        sa.select(UsageRecord.tenant_id, UsageRecord.metric, sa.func.sum(UsageRecord.quantity))
+        .where(
+            UsageRecord.tenant_id.in_({tenant_id for tenant_id, _ in pairs}),
+            UsageRecord.metric.in_({metric for _, metric in pairs}),
+            in_span,
+        )
+        .group_by(UsageRecord.tenant_id, UsageRecord.metric)
+    )
+    _add(totals, records)
     return totals
 
 
 def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _days_touched(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    """The UTC days that [start, end) has instants in."""
+    first = start.astimezone(dt.UTC).date()
+    last = (end.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date()
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def _whole_days(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:

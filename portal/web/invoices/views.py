@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, g, redirect, request, send_file, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -41,6 +42,7 @@ from portal.invoices.states import CreditNoteStatus, InvoiceStatus
 from portal.payments.models import PaymentStatus
 from portal.tenancy.models import BillingProfile
 from portal.urls import url_builder
+from portal.web.formatting import STATUS_LABELS, date_short, money
 from portal.web.guards import can, tenant_view
 from portal.web.htmx import render_page, wants_fragment
 from portal.web.invoices.forms import SendInvoiceForm
@@ -144,6 +146,56 @@ def _page_window(page: int, pages: int, radius: int = 1) -> list[int | None]:
     return window
 
 
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    """One row of the invoice list, formatted for the viewer (the template only prints)."""
+
+    label: str
+    show_url: str
+    pdf_url: str
+    pdf_hint: str
+    period: str | None
+    issued: str
+    due: str
+    status: str
+    status_label: str
+    overdue: bool
+    total: str
+    open: str
+
+
+def invoice_rows(invoices, today: dt.date) -> list[InvoiceRow]:
+    """The list's rows: labels translated once per page, not once per row."""
+    show_url = url_builder("invoices.show", "invoice_id")
+    pdf_url = url_builder("invoices.pdf", "invoice_id")
+    draft = _("Draft")
+    pdf_hint = gettext("of %(invoice)s")  # formatted per row below
+    statuses = {status: str(label) for status, label in STATUS_LABELS.items()}
+    rows = []
+    for invoice in invoices:
+        label = invoice.number or draft
+        period = None
+        if not invoice.number and invoice.period_start:
+            period = f"{date_short(invoice.period_start)} – {date_short(invoice.period_end)}"
+        rows.append(
+            InvoiceRow(
+                label=label,
+                show_url=show_url(invoice.public_id),
+                pdf_url=pdf_url(invoice.public_id),
+                pdf_hint=pdf_hint % {"invoice": label},
+                period=period,
+                issued=date_short(invoice.issue_date) if invoice.issue_date else "–",
+                due=date_short(invoice.due_date) if invoice.due_date else "–",
+                status=invoice.status.value,
+                status_label=statuses[invoice.status],
+                overdue=invoice.is_overdue(today),
+                total=money(invoice.tax_inclusive_minor, invoice.currency),
+                open=money(invoice.amount_open_minor, invoice.currency),
+            )
+        )
+    return rows
+
+
 def _locale() -> str:
     return str(get_locale() or "en")
 
@@ -203,8 +255,7 @@ def index():
         window=_page_window(result.page, result.pages),
         link=link,
         today=today,
-        show_url=url_builder("invoices.show", "invoice_id"),
-        pdf_url=url_builder("invoices.pdf", "invoice_id"),
+        rows=invoice_rows(result.items, today),
     )
     if wants_fragment():
         response.headers["HX-Push-Url"] = link(result.page)
