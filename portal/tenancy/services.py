@@ -69,9 +69,20 @@ def load_session_user(session: Session, session_id: str) -> User | None:
     uid = parse_public_id(public_id)
     if uid is None or not version.isdigit():
         return None
-    user = session.scalars(
-        sa.select(User).where(User.public_id == uid).options(sa.orm.joinedload(User.platform_admin))
-    ).first()
+    # The user, whether they are a platform admin, and their memberships with tenants: what
+    # every page needs, in one round trip.
+    user = (
+        session.scalars(
+            sa.select(User)
+            .where(User.public_id == uid)
+            .options(
+                sa.orm.joinedload(User.platform_admin),
+                sa.orm.joinedload(User.memberships).joinedload(Membership.tenant),
+            )
+        )
+        .unique()
+        .first()
+    )
     if user is None or not user.is_active or user.auth_version != int(version):
         return None
     return user
@@ -110,7 +121,13 @@ def user_for_reset_token(session: Session, token: str, secret_key: str, max_age:
 
 
 def memberships_of(session: Session, user: User) -> list[Membership]:
-    """The user's memberships with their tenants, by tenant name."""
+    """The user's memberships of active tenants, by tenant name.
+
+    Uses the memberships loaded with the user (:func:`load_session_user`) when they are.
+    """
+    if "memberships" in user.__dict__:
+        loaded = [m for m in user.memberships if m.tenant.is_active]
+        return sorted(loaded, key=lambda m: (m.tenant.name, m.tenant.id))
     return list(
         session.scalars(
             sa.select(Membership)
