@@ -1,33 +1,45 @@
-// Live field checks (htmx) must never undo what the user did while a check was on its way.
+// Live field checks (htmx), delegated: a change of any field bubbles to the container marked
+// data-live-check, which posts the whole form to its hx-post with ?field=<the field's name>.
+// The answer replaces the field's cell (and cells depending on it) out of band; the
+// container itself is never swapped, so a field changed again right after an answer is
+// always checked again.
 //
-// A field's check answers with the field's cell as the server saw it. If the user changed
-// the field again before that answer arrived (picked another country, ticked a box twice),
-// swapping it in would put the old value back. So the value sent is remembered, and an
-// answer for a value that is no longer there is dropped: the check of the newer value is
-// already queued behind it and brings the right cell.
+// An answer must never undo what the user did while it was on its way: if any field of the
+// form holds another value than when the check was sent (another country picked, a box
+// ticked twice, a dependent field typed into), the answer is dropped. The change that made
+// the difference has queued its own check behind it, which brings the right cells (a field
+// still being typed in is checked when the user leaves it).
 (function () {
   "use strict";
 
-  function currentValue(elt) {
-    if (elt.type === "checkbox" || elt.type === "radio") {
-      return elt.checked ? "on" : "";
-    }
-    return elt.value;
+  function formState(form) {
+    var parts = [];
+    new FormData(form).forEach(function (value, name) {
+      parts.push(encodeURIComponent(name) + "=" + encodeURIComponent(String(value)));
+    });
+    return parts.join("&");
   }
 
   document.addEventListener("htmx:configRequest", function (event) {
-    var elt = event.detail.elt;
-    if (elt && elt.hasAttribute && elt.hasAttribute("data-live-check")) {
-      elt.setAttribute("data-sent-value", currentValue(elt));
+    var container = event.detail.elt;
+    if (!container || !container.hasAttribute || !container.hasAttribute("data-live-check")) {
+      return;
     }
+    var trigger = event.detail.triggeringEvent;
+    var field = trigger && trigger.target;
+    if (!field || !field.name || !field.form) {
+      event.preventDefault(); // not a field of the form: nothing to check
+      return;
+    }
+    var separator = event.detail.path.indexOf("?") < 0 ? "?" : "&";
+    event.detail.path += separator + "field=" + encodeURIComponent(field.name);
+    event.detail.liveForm = field.form;
+    event.detail.liveState = formState(field.form);
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
-    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-live-check")) {
-      return;
-    }
-    if (currentValue(elt) !== elt.getAttribute("data-sent-value")) {
+    var config = event.detail.requestConfig;
+    if (config && config.liveForm && formState(config.liveForm) !== config.liveState) {
       event.detail.shouldSwap = false;
     }
   });

@@ -93,6 +93,17 @@ class Consumer:
             stderr=subprocess.STDOUT,
         )
 
+    def wait_started(self, timeout: float = 90) -> None:
+        """Until huey says the consumer runs (start-up is slow on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "Huey consumer started" in self.log_path.read_text(errors="replace"):
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"consumer exited: {self.log_path.read_text()}")
+            time.sleep(0.1)
+        raise AssertionError(f"consumer did not start: {self.log_path.read_text()}")
+
     def stop(self) -> str:
         self.process.send_signal(signal.SIGINT)  # huey: finish the running task, then stop
         try:
@@ -163,7 +174,11 @@ def test_two_consumers_share_one_invoice_run(redis_app, world, consumers):
     db.session.commit()
     subscribe_all(db.session, tenants)
     pair = consumers(2)
-    time.sleep(1.5)  # both consumers are polling before the run is queued
+    for consumer in pair:
+        consumer.wait_started()
+    # Both are blocked on the Redis queue before the run is queued: Redis hands each of
+    # them a task, so neither can take the whole run alone.
+    time.sleep(1.0)
     job = services.start_invoice_run(db.session, utcnow().strftime("%Y-%m"), _actor(world))
     db.session.commit()
     job = _wait_for_job(job.id)

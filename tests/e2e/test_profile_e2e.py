@@ -101,6 +101,77 @@ def test_fields_check_themselves_and_the_profile_saves(page, world):
     assert page.console_errors == []  # no CSP violation, no missing asset
 
 
+TWO_PICKS = """(codes) => {
+  const select = document.querySelector("#country");
+  for (const code of codes) {
+    select.value = code;
+    select.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+}"""
+
+
+def test_quick_picks_end_with_the_last_one_checked(page, world):
+    """Two countries picked in one tick: the answer for the first is not swapped in over the
+    second, and the second is checked (the select is never replaced under the user)."""
+    login(page, world.a.owner.email)
+    page.goto(URL)
+    page.get_by_label("VAT ID").fill("DE136695976")
+    page.get_by_label("VAT ID").press("Tab")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(VAT_ERROR)).to_have_count(0)
+    _mark_page(page)
+
+    page.evaluate(TWO_PICKS, ["DE", "FR"])
+    expect(page.locator(VAT_ERROR)).to_have_text(
+        "This is not a valid VAT ID for France.", timeout=15_000
+    )
+    expect(page.get_by_label("Country")).to_have_value("FR")
+
+    page.evaluate(TWO_PICKS, ["AT", "DE"])
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_label("Country")).to_have_value("DE")
+    expect(page.locator(VAT_ERROR)).to_have_count(0, timeout=15_000)
+    assert _same_document(page)
+    assert page.console_errors == []
+
+
+PICK_RIGHT_AFTER_SWAP = """(codes) => new Promise((resolve) => {
+  const first = document.querySelector("#country");
+  const observer = new MutationObserver(() => {
+    const now = document.querySelector("#country");
+    if (now && now !== first) {  // the answer's cell is in: pick again at once
+      observer.disconnect();
+      now.value = codes[1];
+      now.dispatchEvent(new Event("change", { bubbles: true }));
+      resolve();
+    }
+  });
+  observer.observe(document.body, { childList: true, subtree: true });
+  first.value = codes[0];
+  first.dispatchEvent(new Event("change", { bubbles: true }));
+})"""
+
+
+def test_a_pick_right_after_an_answer_is_checked(page, world):
+    """A field changed the moment a check's answer replaced it is checked too (the fields'
+    container listens, not each field, so a field just swapped in is never deaf)."""
+    login(page, world.a.owner.email)
+    page.goto(URL)
+    page.get_by_label("VAT ID").fill("DE136695976")
+    page.get_by_label("VAT ID").press("Tab")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(VAT_ERROR)).to_have_count(0)
+
+    page.evaluate(PICK_RIGHT_AFTER_SWAP, ["DE", "FR"])
+    expect(page.locator(VAT_ERROR)).to_have_text(
+        "This is not a valid VAT ID for France.", timeout=15_000
+    )
+    page.evaluate(PICK_RIGHT_AFTER_SWAP, ["FR", "DE"])
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_label("Country")).to_have_value("DE")
+    expect(page.locator(VAT_ERROR)).to_have_count(0, timeout=15_000)
+
+
 def test_failed_save_lists_the_problems_and_focuses_them(page, world):
     login(page, world.a.owner.email)
     page.goto(URL)

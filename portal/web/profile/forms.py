@@ -10,7 +10,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from babel import Locale
-from flask import url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -142,35 +141,17 @@ class ProfileForm(FlaskForm):
         self.language.choices = [SelectChoice(code, language_name(code)) for code in languages]
         self._locale = locale
         for name in ProfileInput.field_names():
-            self._add_live_validation(name)
+            self._mark_required(name)
 
-    def _add_live_validation(self, name: str) -> None:
-        """Let htmx check the field when it changes and swap in its cell with the message."""
-        attrs = dict(self[name].render_kw or {})
+    def _mark_required(self, name: str) -> None:
+        """Mark the field as required where it is. Its live check is delegated:
+
+        a change of any field bubbles to the fields' container (templates/profile/
+        _profile.html), which asks ``/billing-profile/validate?field=<name>``
+        (static/js/live-check.js adds the name) and swaps the answer's cells out of band.
+        """
         if name in REQUIRED:
-            attrs["required"] = True
-        attrs.update(
-            {
-                "hx-post": url_for("profile.validate_field", field=name),
-                "hx-trigger": "change",
-                "hx-target": f"#field-{name}",
-                "hx-swap": "outerHTML",
-                # Checks and the form's submit queue on the form: a Save clicked while a
-                # check is in flight waits for it instead of racing its swap.
-                "hx-sync": "closest form:queue all",
-                # static/js/live-check.js drops an answer for a value no longer there.
-                "data-live-check": True,
-            }
-        )
-        if isinstance(self[name], BooleanField):
-            # A checkbox has nothing to say about itself, only its dependents (out of band).
-            # Swapping it would also undo a second click made while the check is in flight.
-            attrs["hx-swap"] = "none"
-        if name == "vat_id":
-            # Whether a VAT ID is valid depends on the country (the whole form is sent with
-            # a POST anyway; this keeps it so if the field ever moves out of the form).
-            attrs["hx-include"] = f"#{self.country.id}"
-        self[name].render_kw = attrs
+            self[name].render_kw = {**(self[name].render_kw or {}), "required": True}
 
     def to_input(self) -> ProfileInput:
         """What was typed, for the service."""
