@@ -4,6 +4,9 @@ After finalization an invoice changes only through its lifecycle (status, paymen
 delivery bookkeeping); everything printed on it stays as issued, and corrections go
 through credit notes. Migration 0002 installs the same rule as triggers on PostgreSQL,
 built from the column lists below (a test checks that both refuse every listed column).
+Since migration 0009 the lines trigger lets the transaction that finalized an invoice
+insert its lines (the invoice run writes invoices finalized, then their lines, in bulk
+without the ORM); that transaction is recognized by ``finalized_at`` being its start time.
 """
 
 from __future__ import annotations

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.catalog.models import (
+    BillingInterval,
     CompanyBillingSettings,
     Price,
+    PriceTier,
     Subscription,
     SubscriptionChange,
     SubscriptionItem,
@@ -36,8 +39,17 @@ from portal.domain.pricing import (
 )
 from portal.domain.tax import Party, VatDecision, decide_vat
 from portal.invoices.models import Invoice
-from portal.invoices.services import DraftLine, assign_ids, create_draft
-from portal.invoices.states import InvoiceKind, LineKind
+from portal.invoices.services import (
+    DraftLine,
+    NewInvoice,
+    Parties,
+    among,
+    assign_ids,
+    create_draft,
+    finalize_invoices,
+    insert_invoices,
+)
+from portal.invoices.states import InvoiceKind, InvoiceStatus, LineKind
 from portal.tenancy.models import BillingProfile, Seller, Tenant
 from portal.usage.queries import usage_totals
 
@@ -53,7 +65,7 @@ class BillingContext:
     seller: Seller
     profile: BillingProfile | None
     settings: CompanyBillingSettings | None
-    subscriptions: list[Subscription]
+    subscriptions: list[PlannedSubscription]
     usage: dict[str, Decimal]  # metric → quantity in the period
     changes: list[SubscriptionChange]
 
@@ -89,7 +101,9 @@ def month_period(month: str) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def billed_period(subscription: Subscription, month_start: dt.date, month_end: dt.date):
+def billed_period(
+    subscription: Subscription | PlannedSubscription, month_start: dt.date, month_end: dt.date
+):
     """The subscription's period that the run for this month bills, or None.
 
     That is the period containing the month's first day, if it ends by the month's end, so
@@ -149,7 +163,7 @@ def _line(
     quantity: Decimal,
     unit_price: Decimal,
     price: Price,
-    item: SubscriptionItem | None,
+    item: PlannedItem | None,
     details: dict,
 ) -> DraftLine:
     return DraftLine(
@@ -173,12 +187,16 @@ def _line(
 def _item_lines(
     plan: InvoicePlan,
     context: BillingContext,
-    subscription: Subscription,
-    item: SubscriptionItem,
+    subscription: PlannedSubscription,
+    item: PlannedItem,
     usage_scale: Fraction,
+    specs: dict[int, PriceSpec] | None = None,
 ) -> list[DraftLine]:
     price = item.price
-    spec = price_spec(price)
+    if specs is None:
+        spec = price_spec(price)
+    elif (spec := specs.get(price.id)) is None:
+        spec = specs[price.id] = price_spec(price)
     if price.usage_kind == UsageKind.METERED:
         used = context.usage.get(price.metric or "", Decimal(0))
         quantity = (used * Decimal(usage_scale.numerator) / usage_scale.denominator).quantize(
@@ -247,10 +265,12 @@ def plan_invoice(
     *,
     issue_date: dt.date | None = None,
     usage_scale: Fraction = Fraction(1),
+    specs: dict[int, PriceSpec] | None = None,
 ) -> InvoicePlan:
     """Plan the invoice of ``context.tenant`` for [period_start, period_end).
 
     :param usage_scale: multiplies metered usage; the estimate passes the projection factor.
+    :param specs: price specs by price id, shared by the plans of one batch (filled here).
     """
     issue_date = issue_date or period_end
     settings = context.settings
@@ -265,10 +285,91 @@ def plan_invoice(
     )
     for subscription in context.subscriptions:
         for item in subscription.items:
-            plan.lines.extend(_item_lines(plan, context, subscription, item, usage_scale))
+            plan.lines.extend(_item_lines(plan, context, subscription, item, usage_scale, specs))
     for change in sorted(context.changes, key=lambda c: (c.effective_on, c.id)):
         plan.lines.extend(_proration_lines(plan, change))
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedItem:
+    """What planning reads of a subscription item, loaded without an ORM object."""
+
+    id: int
+    subscription_id: int
+    price_id: int
+    quantity: Decimal
+    price: Price
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSubscription:
+    """What planning reads of a subscription, with its items (ordered by id, as the
+    relationship is), loaded without ORM objects: a batch of a run has thousands."""
+
+    id: int
+    tenant_id: int
+    status: SubscriptionStatus
+    currency: str
+    interval: BillingInterval
+    interval_count: int
+    started_on: dt.date
+    trial_end: dt.date | None
+    items: tuple[PlannedItem, ...]
+
+
+def _subscriptions(
+    session: Session, tenant_ids: list[int], period_end: dt.date
+) -> list[PlannedSubscription]:
+    """The tenants' subscriptions that may bill before ``period_end``, in id order, with
+    their items, the items' prices and the prices' tiers, in four queries that each take
+    one array of ids on PostgreSQL (see :func:`among`)."""
+    rows = session.execute(
+        sa.select(
+            Subscription.id,
+            Subscription.tenant_id,
+            Subscription.status,
+            Subscription.currency,
+            Subscription.interval,
+            Subscription.interval_count,
+            Subscription.started_on,
+            Subscription.trial_end,
+        )
+        .where(
+            among(session, Subscription.tenant_id, tenant_ids),
+            Subscription.status != SubscriptionStatus.CANCELED,
+            Subscription.started_on < period_end,
+        )
+        .order_by(Subscription.id)
+    ).all()
+    item_rows = session.execute(
+        sa.select(
+            SubscriptionItem.id,
+            SubscriptionItem.subscription_id,
+            SubscriptionItem.price_id,
+            SubscriptionItem.quantity,
+        )
+        .where(among(session, SubscriptionItem.subscription_id, [row.id for row in rows]))
+        .order_by(SubscriptionItem.id)  # the relationship's order
+    ).all()
+    price_ids = {row.price_id for row in item_rows}
+    prices = {
+        price.id: price
+        for price in session.scalars(sa.select(Price).where(among(session, Price.id, price_ids)))
+    }
+    tiers = defaultdict(list)
+    for tier in session.scalars(
+        sa.select(PriceTier)
+        .where(among(session, PriceTier.price_id, price_ids))
+        .order_by(PriceTier.position)  # the relationship's order
+    ):
+        tiers[tier.price_id].append(tier)
+    for price in prices.values():
+        set_committed_value(price, "tiers", tiers.get(price.id, []))
+    items = defaultdict(list)
+    for row in item_rows:
+        items[row.subscription_id].append(PlannedItem(*row, prices[row.price_id]))
+    return [PlannedSubscription(*row, tuple(items.get(row.id, ()))) for row in rows]
 
 
 def load_contexts(
@@ -284,34 +385,25 @@ def load_contexts(
     sellers = {
         s.id: s
         for s in session.scalars(
-            sa.select(Seller).where(Seller.id.in_({t.seller_id for t in tenants}))
+            sa.select(Seller).where(among(session, Seller.id, {t.seller_id for t in tenants}))
         )
     }
     profiles = {
         p.tenant_id: p
-        for p in session.scalars(sa.select(BillingProfile).where(BillingProfile.tenant_id.in_(ids)))
+        for p in session.scalars(
+            sa.select(BillingProfile).where(among(session, BillingProfile.tenant_id, ids))
+        )
     }
     settings = {
         s.tenant_id: s
         for s in session.scalars(
-            sa.select(CompanyBillingSettings).where(CompanyBillingSettings.tenant_id.in_(ids))
+            sa.select(CompanyBillingSettings).where(
+                among(session, CompanyBillingSettings.tenant_id, ids)
+            )
         )
     }
     subscriptions = defaultdict(list)
-    for subscription in session.scalars(
-        sa.select(Subscription)
-        .where(
-            Subscription.tenant_id.in_(ids),
-            Subscription.status != SubscriptionStatus.CANCELED,
-            Subscription.started_on < period_end,
-        )
-        .options(
-            selectinload(Subscription.items)
-            .selectinload(SubscriptionItem.price)
-            .selectinload(Price.tiers)
-        )
-        .order_by(Subscription.id)
-    ):
+    for subscription in _subscriptions(session, ids, period_end):
         subscriptions[subscription.tenant_id].append(subscription)
     start = dt.datetime.combine(period_start, dt.time(), tzinfo=dt.UTC)
     end = dt.datetime.combine(period_end, dt.time(), tzinfo=dt.UTC)
@@ -324,7 +416,7 @@ def load_contexts(
     for change in session.scalars(
         sa.select(SubscriptionChange)
         .where(
-            SubscriptionChange.tenant_id.in_(ids),
+            among(session, SubscriptionChange.tenant_id, ids),
             SubscriptionChange.effective_on > period_start,
             SubscriptionChange.effective_on < period_end,
         )
@@ -366,31 +458,33 @@ def draft_from_plan(session: Session, plan: InvoicePlan, **options: bool) -> Inv
     )
 
 
-def generate_invoices(
+def billing_plans(
     session: Session, tenants: Iterable[Tenant], month: str, *, issue_date: dt.date | None = None
-) -> list[Invoice]:
-    """Draft invoices of ``tenants`` for the month's billed periods; existing ones are kept.
+) -> list[tuple[InvoicePlan, Invoice | None, BillingContext]]:
+    """The plans of ``tenants``' invoices for the month's billed periods (those with lines),
+    each with the invoice that already exists for it, if any, and the tenant's context.
 
-    The batch's existing invoices are looked up in one query and the new drafts are
-    inserted in one flush, so a batch costs a fixed number of statements.
+    The batch's existing invoices are looked up in one query and its billing contexts
+    loaded in bulk, so a batch costs a fixed number of statements.
     """
     month_start, month_end = month_period(month)
-    invoices = []
     tenants = list(tenants)
     # Every billed period ends (inclusive) within the month: see billed_period().
     existing = {
         (i.tenant_id, i.period_start, i.period_end): i
         for i in session.scalars(
             sa.select(Invoice).where(
-                Invoice.tenant_id.in_([t.id for t in tenants]),
+                among(session, Invoice.tenant_id, [t.id for t in tenants]),
                 Invoice.kind == InvoiceKind.SUBSCRIPTION,
                 Invoice.period_end >= month_start,
                 Invoice.period_end < month_end,
             )
         )
     }
+    plans = []
+    specs: dict[int, PriceSpec] = {}  # a price's spec, once per batch
     for context in load_contexts(session, tenants, month_start, month_end):
-        by_period: dict[tuple, list[Subscription]] = defaultdict(list)
+        by_period: dict[tuple, list[PlannedSubscription]] = defaultdict(list)
         for subscription in context.subscriptions:
             if (period := billed_period(subscription, month_start, month_end)) is not None:
                 by_period[period].append(subscription)
@@ -408,14 +502,76 @@ def generate_invoices(
                 period_context.usage,
                 [c for c in period_context.changes if c.subscription_item_id in item_ids],
             )
-            plan = plan_invoice(scoped_context, start, end, issue_date=issue_date)
-            if not plan.lines:
-                continue
-            found = existing.get((context.tenant.id, start, plan.period_last_day))
-            if found is None:
-                found = draft_from_plan(session, plan, known_new=True, flush=False)
-                existing[(context.tenant.id, start, plan.period_last_day)] = found
-            invoices.append(found)
+            plan = plan_invoice(scoped_context, start, end, issue_date=issue_date, specs=specs)
+            if plan.lines:
+                found = existing.get((context.tenant.id, start, plan.period_last_day))
+                plans.append((plan, found, context))
+    return plans
+
+
+def generate_invoices(
+    session: Session, tenants: Iterable[Tenant], month: str, *, issue_date: dt.date | None = None
+) -> list[Invoice]:
+    """Draft invoices of ``tenants`` for the month's billed periods; existing ones are kept.
+
+    The batch's existing invoices are looked up in one query and the new drafts are
+    inserted in one flush, so a batch costs a fixed number of statements.
+    """
+    invoices = []
+    for plan, found, _ in billing_plans(session, tenants, month, issue_date=issue_date):
+        if found is None:
+            found = draft_from_plan(session, plan, known_new=True, flush=False)
+        invoices.append(found)
     assign_ids(session, list(session.new))
     session.flush()
     return invoices
+
+
+def issue_invoices(
+    session: Session,
+    tenants: Iterable[Tenant],
+    month: str,
+    *,
+    issue_date: dt.date,
+    keep_drafts: Collection[int] = (),
+) -> tuple[int, int]:
+    """:func:`generate_invoices` and the finalization of the new drafts, for an invoice run.
+
+    The new invoices are created finalized, except those of tenants in ``keep_drafts``
+    (companies that finalize by hand), which stay drafts; all are written in bulk
+    (:func:`insert_invoices`), not as ORM objects. An existing draft of another tenant is
+    finalized too. Returns how many invoices there are for the tenants' periods and how
+    many were finalized now.
+    """
+    plans = billing_plans(session, tenants, month, issue_date=issue_date)
+    new = [
+        NewInvoice(
+            tenant=plan.tenant,
+            kind=InvoiceKind.SUBSCRIPTION,
+            period_start=plan.period_start,
+            period_end=plan.period_last_day,
+            lines=plan.lines,
+            subscription_id=plan.subscription_id,
+            discount_percent=plan.discount_percent,
+            finalize=plan.tenant.id not in keep_drafts,
+        )
+        for plan, found, _ in plans
+        if found is None
+    ]
+    drafts = [
+        found
+        for plan, found, _ in plans
+        if found is not None
+        and found.status == InvoiceStatus.DRAFT
+        and found.tenant_id not in keep_drafts
+    ]
+    contexts = [context for _, _, context in plans]
+    parties = Parties(
+        tenants={c.tenant.id: c.tenant for c in contexts},
+        sellers={c.seller.id: c.seller for c in contexts},
+        profiles={c.tenant.id: c.profile for c in contexts if c.profile is not None},
+        settings={c.tenant.id: c.settings for c in contexts if c.settings is not None},
+    )
+    _, finalized = insert_invoices(session, new, issue_date=issue_date, parties=parties)
+    finalize_invoices(session, drafts, issue_date=issue_date)
+    return len(plans), len(finalized) + len(drafts)

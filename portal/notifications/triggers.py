@@ -1,10 +1,12 @@
 """E-mails caused by events elsewhere: automatic sending, paid receipts, expiring cards.
 
-The invoice services know nothing about e-mail: a flush listener notices an invoice that
-this transaction finalizes or marks paid and, once the transaction commits, queues a task
-that opens its own session and queues the e-mail through the outbox. Each task is safe to
-run twice (the outbox's dedupe keys and the invoice's status decide), and a broken queue
-never breaks the transaction that caused it.
+The invoice services know nothing about e-mail: a flush listener notices the invoices that
+this transaction finalizes or marks paid and, once the transaction commits, queues one task
+for all of them (an invoice run commits hundreds at a time) that gives each invoice its own
+session and queues the e-mail through the outbox. Each task is safe to run twice (the
+outbox's dedupe keys and the invoice's status decide), an invoice that fails is retried on
+its own without holding up the others, and a broken queue never breaks the transaction
+that caused it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from sqlalchemy.orm import Session
 from portal.catalog.models import CompanyBillingSettings
 from portal.extensions import db, queue
 from portal.invoices.models import Invoice
+from portal.invoices.services import bulk_finalized_listeners
 from portal.invoices.states import InvoiceStatus
-from portal.ops.after_commit import after_commit
+from portal.ops.after_commit import after_commit_batch
+from portal.ops.queue import each_in_own_session
 from portal.payments.methods import EXPIRY_WARNING_DAYS, card_expiry
 from portal.payments.models import PaymentMethod, PaymentMethodStatus
 
@@ -57,7 +61,7 @@ def auto_send_invoice(session: Session, invoice_id: int) -> str:
 
 @queue.app_task(retries=3, retry_delay=60, retry_backoff=2)
 def auto_send_invoice_task(invoice_id: int) -> str:
-    """Queue task: :func:`auto_send_invoice` in its own session."""
+    """Queue task: :func:`auto_send_invoice` in its own session (one invoice's retry)."""
     with Session(db.engine) as session:
         return auto_send_invoice(session, invoice_id)
 
@@ -99,25 +103,62 @@ def send_receipt_task(invoice_id: int) -> str:
         return send_receipt(session, invoice_id)
 
 
-def _enqueue(task, invoice_id: int) -> None:
+# -- one task per committed batch -----------------------------------------------------------
+
+#: Seconds before an invoice that failed in a batch task is retried on its own.
+RETRY_DELAY = 60
+
+
+@queue.app_task(retries=3, retry_delay=60, retry_backoff=2)
+def auto_send_invoices_task(invoice_ids: list[int]) -> dict[int, str]:
+    """Queue task: :func:`auto_send_invoice` for each invoice a transaction finalized."""
+    return each_in_own_session(
+        db.engine, auto_send_invoice, invoice_ids, auto_send_invoice_task, RETRY_DELAY
+    )
+
+
+@queue.app_task(retries=3, retry_delay=60, retry_backoff=2)
+def send_receipts_task(invoice_ids: list[int]) -> dict[int, str]:
+    """Queue task: :func:`send_receipt` for each invoice a transaction marked paid."""
+    return each_in_own_session(db.engine, send_receipt, invoice_ids, send_receipt_task, RETRY_DELAY)
+
+
+def _enqueue(task, invoice_ids: list[int]) -> None:
     try:
-        task(invoice_id)
+        task(invoice_ids)
     except Exception:  # the cause is committed; a lost e-mail is logged, not raised
-        log.exception("could not queue %s for invoice %s", task.name, invoice_id)
+        log.exception("could not queue %s for invoices %s", task.name, invoice_ids)
+
+
+def _enqueue_auto_send(invoice_ids: list[int]) -> None:
+    _enqueue(auto_send_invoices_task, invoice_ids)
+
+
+def _enqueue_receipts(invoice_ids: list[int]) -> None:
+    _enqueue(send_receipts_task, invoice_ids)
 
 
 @event.listens_for(Session, "before_flush")
 def _invoice_events(session: Session, flush_context, instances) -> None:
-    """Queue automatic sending for invoices this transaction finalizes, receipts for paid."""
+    """Queue automatic sending for invoices this transaction finalizes, receipts for paid:
+    one task of each per commit, carrying every invoice concerned."""
     for obj in list(session.dirty) + list(session.new):
         if not isinstance(obj, Invoice) or obj.id is None:
             continue
         added = sa.inspect(obj).attrs.status.history.added or ()
-        invoice_id = obj.id
         if InvoiceStatus.FINALIZED in added and obj.status == InvoiceStatus.FINALIZED:
-            after_commit(session, lambda i=invoice_id: _enqueue(auto_send_invoice_task, i))
+            after_commit_batch(session, _enqueue_auto_send, obj.id)
         elif InvoiceStatus.PAID in added and obj.status == InvoiceStatus.PAID:
-            after_commit(session, lambda i=invoice_id: _enqueue(send_receipt_task, i))
+            after_commit_batch(session, _enqueue_receipts, obj.id)
+
+
+def _bulk_finalized(session: Session, invoice_ids: list[int]) -> None:
+    """The same for invoices finalized in bulk, without the ORM (the invoice run)."""
+    for invoice_id in invoice_ids:
+        after_commit_batch(session, _enqueue_auto_send, invoice_id)
+
+
+bulk_finalized_listeners.append(_bulk_finalized)
 
 
 # -- expiring cards -------------------------------------------------------------------------

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
 
 
 class FlaskHuey(Huey):
@@ -53,3 +58,30 @@ class FlaskHuey(Huey):
             return self.task(**task_options)(run_in_app)
 
         return decorator
+
+
+def each_in_own_session(
+    engine: Any,
+    work: Callable[[Session, Any], Any],
+    items: Iterable[Any],
+    retry_task: Any,
+    retry_delay: int,
+) -> dict[Any, Any]:
+    """The body of a task that carries a batch: ``work(session, item)`` for each item, in a
+    session (and transaction) of its own.
+
+    An item that fails is logged and handed to ``retry_task`` (a one-item task with its
+    own retries) after ``retry_delay`` seconds, so one failure neither loses nor repeats
+    the others. If even that cannot be queued, the error is raised and the queue retries
+    the whole batch: ``work`` must be idempotent.
+    """
+    results: dict[Any, Any] = {}
+    for item in items:
+        try:
+            with Session(engine) as session:
+                results[item] = work(session, item)
+        except Exception:
+            log.exception("%s failed for %r; retrying it alone", work.__name__, item)
+            retry_task.schedule((item,), delay=retry_delay)
+            results[item] = "retrying"
+    return results

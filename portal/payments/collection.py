@@ -21,12 +21,13 @@ from portal.db import utcnow
 from portal.domain.money import Money
 from portal.extensions import db, queue
 from portal.invoices.models import Invoice
-from portal.invoices.services import mark_uncollectible
+from portal.invoices.services import bulk_finalized_listeners, mark_uncollectible
 from portal.invoices.states import InvoiceStatus, check_transition
 from portal.ledger.models import MovementKind
 from portal.ledger.services import record_movement
 from portal.notifications.outbox import queue_email
-from portal.ops.after_commit import after_commit
+from portal.ops.after_commit import after_commit_batch
+from portal.ops.queue import each_in_own_session
 from portal.payments.methods import default_method
 from portal.payments.models import Payment, PaymentStatus
 from portal.payments.providers import ProviderError, UnknownProvider, get_provider
@@ -237,20 +238,41 @@ def collect_due_invoices(session: Session, now: dt.datetime | None = None) -> in
 # -- the queue ----------------------------------------------------------------------------
 
 
-@queue.app_task(retries=3, retry_delay=300)
+def collect_new_invoice(session: Session, invoice_id: int) -> str:
+    """Charge a newly finalized invoice when its company collects automatically; commits.
+
+    Safe to repeat: an invoice with an attempt already made is skipped.
+    """
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.attempt_count or not should_collect(session, invoice):
+        return "skipped"
+    payment = collect_invoice(session, invoice)
+    session.commit()
+    return str(payment.status) if payment else "none"
+
+
+#: Seconds before an invoice whose collection failed in a batch task is retried alone.
+RETRY_DELAY = 300
+
+
+@queue.app_task(retries=3, retry_delay=RETRY_DELAY)
 def collect_invoice_task(invoice_id: int) -> str:
-    """Queue task: charge a newly finalized invoice when its company collects automatically.
+    """Queue task: :func:`collect_new_invoice` in its own session (one invoice's retry).
 
     Uses its own session: in immediate mode it runs in the finalizing session's
     after-commit hook.
     """
     with Session(db.engine) as session:
-        invoice = session.get(Invoice, invoice_id)
-        if invoice is None or invoice.attempt_count or not should_collect(session, invoice):
-            return "skipped"
-        payment = collect_invoice(session, invoice)
-        session.commit()
-        return str(payment.status) if payment else "none"
+        return collect_new_invoice(session, invoice_id)
+
+
+@queue.app_task(retries=3, retry_delay=RETRY_DELAY)
+def collect_invoices_task(invoice_ids: list[int]) -> dict[int, str]:
+    """Queue task: :func:`collect_new_invoice` for each invoice a transaction finalized,
+    each in its own session; one that fails is retried alone (collect_invoice_task)."""
+    return each_in_own_session(
+        db.engine, collect_new_invoice, invoice_ids, collect_invoice_task, RETRY_DELAY
+    )
 
 
 @queue.periodic_task(crontab(minute="*/30"))
@@ -265,20 +287,29 @@ def collect_due_invoices_task() -> int:
         return collect_due_invoices(session)
 
 
-def _enqueue_collection(invoice_id: int) -> None:
+def _enqueue_collection(invoice_ids: list[int]) -> None:
     try:
-        collect_invoice_task(invoice_id)
+        collect_invoices_task(invoice_ids)
     except Exception:  # a broken queue must not break the finalization that caused it
-        log.exception("could not queue collection of invoice %s", invoice_id)
+        log.exception("could not queue collection of invoices %s", invoice_ids)
 
 
 @event.listens_for(Session, "before_flush")
 def _collect_finalized(session: Session, flush_context, instances) -> None:
-    """Queue the collection of invoices that this transaction finalizes."""
+    """Queue the collection of invoices that this transaction finalizes: one task per
+    commit, carrying every invoice concerned."""
     for obj in list(session.dirty) + list(session.new):
         if not isinstance(obj, Invoice) or obj.status != InvoiceStatus.FINALIZED:
             continue
         history = sa.inspect(obj).attrs.status.history
         if InvoiceStatus.FINALIZED in (history.added or ()) and obj.id is not None:
-            invoice_id = obj.id
-            after_commit(session, lambda invoice_id=invoice_id: _enqueue_collection(invoice_id))
+            after_commit_batch(session, _enqueue_collection, obj.id)
+
+
+def _bulk_finalized(session: Session, invoice_ids: list[int]) -> None:
+    """The same for invoices finalized in bulk, without the ORM (the invoice run)."""
+    for invoice_id in invoice_ids:
+        after_commit_batch(session, _enqueue_collection, invoice_id)
+
+
+bulk_finalized_listeners.append(_bulk_finalized)
