@@ -7,6 +7,7 @@ can be encoded; other invoices get no code.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 import segno
@@ -42,4 +43,19 @@ def epc_qr_data_uri(payload: str) -> str:
     """An SVG data URI of the code: error correction M, as the standard asks."""
     return segno.make(payload, error="m", micro=False, encoding="utf-8").svg_data_uri(
         scale=4, border=2, dark="#000", nl=False
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def epc_qr_png_data_uri(payload: str) -> str:
+    """The code as a PNG data URI (4 pixels per module), for the invoice PDF.
+
+    WeasyPrint draws an image in half the time it takes to parse and draw the SVG path of
+    every module; shown with ``image-rendering: pixelated`` (``/Interpolate false``) it stays
+    sharp, and a viewer that smooths it anyway blurs a quarter of a module at most.
+    Cached by payload: making the code (mask selection in pure Python) takes ~10 ms, and the
+    same invoice is rendered again for the download, the e-mail and Factur-X.
+    """
+    return segno.make(payload, error="m", micro=False, encoding="utf-8").png_data_uri(
+        scale=4, border=2, dark="#000"
     )
