@@ -87,6 +87,19 @@ class InvoicePlan:
     def period_last_day(self) -> dt.date:
         return self.period_end - dt.timedelta(days=1)
 
+    def new_invoice(self, *, finalize: bool = False) -> NewInvoice:
+        """The subscription invoice of this plan, as the services create it."""
+        return NewInvoice(
+            tenant=self.tenant,
+            kind=InvoiceKind.SUBSCRIPTION,
+            period_start=self.period_start,
+            period_end=self.period_last_day,
+            lines=self.lines,
+            subscription_id=self.subscription_id,
+            discount_percent=self.discount_percent,
+            finalize=finalize,
+        )
+
 
 def month_period(month: str) -> tuple[dt.date, dt.date]:
     """[first day, first day of next month) of "YYYY-MM".
@@ -445,17 +458,8 @@ def draft_from_plan(session: Session, plan: InvoicePlan, **options: bool) -> Inv
 
     ``options`` go to :func:`create_draft` (``known_new``, ``flush``).
     """
-    return create_draft(
-        session,
-        plan.tenant,
-        kind=InvoiceKind.SUBSCRIPTION,
-        period_start=plan.period_start,
-        period_end=plan.period_last_day,
-        lines=plan.lines,
-        subscription_id=plan.subscription_id,
-        discount_percent=plan.discount_percent,
-        **options,
-    )
+    new = plan.new_invoice()
+    return create_draft(session, new.tenant, **new.draft_fields(), **options)
 
 
 def billing_plans(
@@ -545,16 +549,7 @@ def issue_invoices(
     """
     plans = billing_plans(session, tenants, month, issue_date=issue_date)
     new = [
-        NewInvoice(
-            tenant=plan.tenant,
-            kind=InvoiceKind.SUBSCRIPTION,
-            period_start=plan.period_start,
-            period_end=plan.period_last_day,
-            lines=plan.lines,
-            subscription_id=plan.subscription_id,
-            discount_percent=plan.discount_percent,
-            finalize=plan.tenant.id not in keep_drafts,
-        )
+        plan.new_invoice(finalize=plan.tenant.id not in keep_drafts)
         for plan, found, _ in plans
         if found is None
     ]

@@ -539,6 +539,17 @@ class NewInvoice:
     discount_percent: Decimal = Decimal(0)
     finalize: bool = False
 
+    def draft_fields(self) -> dict:
+        """The keyword arguments of :func:`create_draft` for this invoice."""
+        return {
+            "kind": self.kind,
+            "period_start": self.period_start,
+            "period_end": self.period_end,
+            "lines": self.lines,
+            "subscription_id": self.subscription_id,
+            "discount_percent": self.discount_percent,
+        }
+
 
 def insert_invoices(
     session: Session,

@@ -101,6 +101,16 @@ def test_fields_check_themselves_and_the_profile_saves(page, world):
     assert page.console_errors == []  # no CSP violation, no missing asset
 
 
+def _open_with_a_german_vat_id(page, world) -> None:
+    """The profile with a valid German VAT ID entered and checked."""
+    login(page, world.a.owner.email)
+    page.goto(URL)
+    page.get_by_label("VAT ID").fill("DE136695976")
+    page.get_by_label("VAT ID").press("Tab")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(VAT_ERROR)).to_have_count(0)
+
+
 TWO_PICKS = """(codes) => {
   const select = document.querySelector("#country");
   for (const code of codes) {
@@ -113,12 +123,7 @@ TWO_PICKS = """(codes) => {
 def test_quick_picks_end_with_the_last_one_checked(page, world):
     """Two countries picked in one tick: the answer for the first is not swapped in over the
     second, and the second is checked (the select is never replaced under the user)."""
-    login(page, world.a.owner.email)
-    page.goto(URL)
-    page.get_by_label("VAT ID").fill("DE136695976")
-    page.get_by_label("VAT ID").press("Tab")
-    page.wait_for_load_state("networkidle")
-    expect(page.locator(VAT_ERROR)).to_have_count(0)
+    _open_with_a_german_vat_id(page, world)
     _mark_page(page)
 
     page.evaluate(TWO_PICKS, ["DE", "FR"])
@@ -155,12 +160,7 @@ PICK_RIGHT_AFTER_SWAP = """(codes) => new Promise((resolve) => {
 def test_a_pick_right_after_an_answer_is_checked(page, world):
     """A field changed the moment a check's answer replaced it is checked too (the fields'
     container listens, not each field, so a field just swapped in is never deaf)."""
-    login(page, world.a.owner.email)
-    page.goto(URL)
-    page.get_by_label("VAT ID").fill("DE136695976")
-    page.get_by_label("VAT ID").press("Tab")
-    page.wait_for_load_state("networkidle")
-    expect(page.locator(VAT_ERROR)).to_have_count(0)
+    _open_with_a_german_vat_id(page, world)
 
     page.evaluate(PICK_RIGHT_AFTER_SWAP, ["DE", "FR"])
     expect(page.locator(VAT_ERROR)).to_have_text(
