@@ -209,3 +209,28 @@ def load_for_tenant(session: Any, model: type[M], public_id: Any, tenant: Any) -
     if obj is None:
         raise NotFound()
     return obj
+
+
+def lock(session: Any, obj: M) -> M:
+    """Lock ``obj``'s row until the transaction ends and reload it from the database.
+
+    Every state change calls this before it checks its precondition, so a second,
+    concurrent request waits for the first and then sees what the first wrote (and is
+    refused as a sequential second request would be). PostgreSQL takes a row lock with
+    ``SELECT … FOR UPDATE``. SQLite has no row locks: a no-op ``UPDATE`` of the row starts
+    the write transaction and takes the database's single write lock, which serializes
+    writers the same way; the reload that follows then reads what the last writer committed.
+    """
+    mapper = sa.inspect(obj).mapper
+    model = mapper.class_
+    table = mapper.local_table
+    key = table.c.id == obj.id  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.update(table).where(key).values(id=table.c.id))
+    session.execute(
+        sa.select(model)
+        .where(model.id == obj.id)  # type: ignore[attr-defined]
+        .with_for_update(of=model)
+        .execution_options(populate_existing=True)
+    )
+    return obj

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import CompanyBillingSettings
+from portal.db import lock
 from portal.invoices.generation import generate_invoices, month_period
 from portal.invoices.models import Invoice
 from portal.invoices.services import finalize_invoice
@@ -26,8 +27,11 @@ def bill_month(session: Session, tenant: Tenant, month: str) -> list[Invoice]:
     """Generate the company's invoices of ``month`` and finalize them unless its settings
     ask for review (``auto_finalize`` off), as the invoice run does.
 
-    Idempotent: an invoice that exists for the period is returned as it is.
+    Idempotent: an invoice that exists for the period is returned as it is. Concurrent
+    calls for one company wait for each other on the company's row, so the second finds
+    the first one's invoices instead of failing on the one-invoice-per-period constraint.
     """
+    lock(session, tenant)
     _, month_end = month_period(month)
     settings = session.scalars(
         sa.select(CompanyBillingSettings).where(CompanyBillingSettings.tenant_id == tenant.id)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.admin import tasks
 from portal.admin.billing import bill_month
 from portal.catalog.models import CompanyBillingSettings
+from portal.db import lock
 from portal.invoices.credit_notes import CreditLine, CreditNoteRefused, issue_credit_note
 from portal.invoices.delivery import InvoiceNotSendable, send_invoice
 from portal.invoices.generation import month_period
@@ -305,6 +306,7 @@ def change_paid_state(session: Session, invoice: Invoice, paid: bool, actor: Act
 
     :raise AdminActionRefused: ``already_paid``, ``not_paid`` or ``invalid_state``.
     """
+    lock(session, invoice)
     before = _invoice_state(invoice)
     if paid:
         if invoice.status == InvoiceStatus.PAID:
@@ -328,6 +330,7 @@ def delete_draft_invoice(session: Session, invoice: Invoice, actor: Actor) -> No
 
     :raise AdminActionRefused: ``not_a_draft``.
     """
+    lock(session, invoice)
     if invoice.status != InvoiceStatus.DRAFT:
         raise AdminActionRefused(
             "not_a_draft",
@@ -351,6 +354,7 @@ def void(session: Session, invoice: Invoice, actor: Actor) -> Invoice:
 
     :raise AdminActionRefused: ``is_draft`` or ``invalid_state``.
     """
+    lock(session, invoice)
     if invoice.status == InvoiceStatus.DRAFT:
         raise AdminActionRefused("is_draft", N_("A draft cannot be voided; delete it instead."))
     if InvoiceStatus.VOID not in TRANSITIONS[invoice.status]:
@@ -381,6 +385,7 @@ def send(session: Session, invoice: Invoice, actor: Actor) -> OutboxEmail:
     :raise AdminActionRefused: ``not_finalized``, ``closed``, ``no_recipient`` or
         ``einvoice_unavailable``.
     """
+    lock(session, invoice)
     before = _invoice_state(invoice)
     try:
         email = send_invoice(session, invoice)
@@ -404,6 +409,7 @@ def credit(
     :param lines: quantity to credit per invoice line position (1, 2, … as printed).
     :raise AdminActionRefused: ``credit_refused`` (with the reason) or ``unknown_line``.
     """
+    lock(session, invoice)
     credit_lines = None
     if lines is not None:
         by_position = {line.position: line for line in invoice.lines}

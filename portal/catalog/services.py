@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from portal.db import lock
+
 from portal.catalog.models import (
     Price,
     Subscription,
@@ -31,8 +33,9 @@ def change_subscription_item(
     """Change a licensed item's quantity and/or price from ``on`` and record it for proration.
 
     :raise SubscriptionChangeRefused: for metered prices, another currency, or a day outside
-        the current period.
+        the current period (checked under the item's lock).
     """
+    lock(session, item)
     subscription: Subscription = item.subscription
     new_price = price or item.price
     new_quantity = item.quantity if quantity is None else Decimal(quantity)

@@ -9,7 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal.db import lock, utcnow
 from portal.domain.money import Money
 from portal.domain.totals import LineInput, compute_totals
 from portal.invoices.errors import InvoiceError
@@ -59,8 +59,10 @@ def issue_credit_note(
     open invoice whose remainder is fully credited counts as paid.
 
     :raise CreditNoteRefused: for a draft or void invoice, a line of another invoice, a
-        non-positive quantity, or more than is left to credit.
+        non-positive quantity, or more than is left to credit (checked under the
+        invoice's lock, so concurrent credit notes never credit more than the invoice).
     """
+    lock(session, invoice)
     if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
         raise CreditNoteRefused(f"a {invoice.status} invoice cannot be credited")
     if not reason.strip():

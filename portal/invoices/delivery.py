@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal.db import lock, utcnow
 from portal.invoices.errors import InvoiceError
 from portal.invoices.models import Invoice
 from portal.invoices.services import mark_sent
@@ -33,6 +33,7 @@ def send_invoice(session: Session, invoice: Invoice) -> OutboxEmail:
     :raise InvoiceNotSendable: for drafts, settled or void invoices, or without a billing
         e-mail address.
     """
+    lock(session, invoice)
     if invoice.status == InvoiceStatus.DRAFT:
         raise InvoiceNotSendable("draft")
     if invoice.status not in SENDABLE:

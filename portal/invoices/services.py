@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from portal.catalog.models import CompanyBillingSettings
-from portal.db import utcnow
+from portal.db import lock, utcnow
 from portal.domain.money import Money
 from portal.domain.totals import AllowanceCharge, LineInput, compute_totals, line_net
 from portal.invoices.errors import InvoiceHasNoLines, InvoiceNotDraft
@@ -807,6 +807,7 @@ def assign_ids(session: Session, objects: Iterable[object]) -> None:
 
 def mark_sent(session: Session, invoice: Invoice, *, at: dt.datetime | None = None) -> Invoice:
     """Record that the invoice was delivered to the buyer."""
+    lock(session, invoice)
     check_transition(invoice.status, InvoiceStatus.SENT)
     invoice.status = InvoiceStatus.SENT
     invoice.sent_at = at or utcnow()
@@ -817,11 +818,21 @@ def mark_sent(session: Session, invoice: Invoice, *, at: dt.datetime | None = No
 def mark_paid(
     session: Session, invoice: Invoice, *, at: dt.datetime | None = None, provider: str = "manual"
 ) -> Payment:
-    """Record full payment of the open amount (e.g. a bank transfer seen by an admin)."""
+    """Record payment of what is open (e.g. a bank transfer seen by an admin).
+
+    The payment covers what is neither paid nor credited yet, so an invoice is never paid
+    beyond its total. A written-off invoice that is paid after all gets its write-off
+    reversed first, so the ledger owes the invoice again before the payment settles it.
+
+    :raise InvalidTransition: unless the invoice is issued and unpaid (checked under lock).
+    """
+    lock(session, invoice)
     check_transition(invoice.status, InvoiceStatus.PAID)
     at = at or utcnow()
     tenant = session.get(Tenant, invoice.tenant_id)
-    amount = Money(invoice.amount_due_minor - invoice.amount_paid_minor, invoice.currency)
+    owed = invoice.amount_due_minor - invoice.amount_paid_minor - invoice.amount_credited_minor
+    amount = Money(max(owed, 0), invoice.currency)
+    reverse_write_off(session, invoice, at=at)
     payment = Payment(
         tenant_id=tenant.id,
         invoice_id=invoice.id,
@@ -844,19 +855,62 @@ def mark_paid(
             invoice_id=invoice.id,
             payment_id=payment.id,
         )
-    invoice.amount_paid_minor = invoice.amount_due_minor
+    invoice.amount_paid_minor += amount.minor
     invoice.status = InvoiceStatus.PAID
     invoice.paid_at = at
     session.flush()
     return payment
 
 
+def reverse_write_off(session: Session, invoice: Invoice, *, at: dt.datetime) -> None:
+    """Before a written-off invoice is paid after all: the ledger owes it again.
+
+    The caller holds the invoice's lock; nothing happens unless it is uncollectible.
+    """
+    if invoice.status != InvoiceStatus.UNCOLLECTIBLE:
+        return
+    written_off = -int(
+        session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerMovement.amount_minor), 0)).where(
+                LedgerMovement.invoice_id == invoice.id,
+                LedgerMovement.kind == MovementKind.WRITE_OFF,
+            )
+        )
+    )
+    reversed_minor = int(
+        session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerMovement.amount_minor), 0)).where(
+                LedgerMovement.invoice_id == invoice.id,
+                LedgerMovement.kind == MovementKind.ADJUSTMENT,
+                LedgerMovement.payment_id.is_(None),
+            )
+        )
+    )
+    outstanding = written_off - reversed_minor
+    if outstanding > 0:
+        record_movement(
+            session,
+            session.get(Tenant, invoice.tenant_id),
+            kind=MovementKind.ADJUSTMENT,
+            amount=Money(outstanding, invoice.currency),
+            description=f"Write-off of invoice {invoice.number} reversed",
+            occurred_at=at,
+            invoice_id=invoice.id,
+        )
+
+
 def _close_unpaid(
     session: Session, invoice: Invoice, target: InvoiceStatus, kind: MovementKind, at: dt.datetime
 ) -> None:
+    """Void or write off: what the ledger still holds as owed on the invoice is reversed."""
+    lock(session, invoice)
     check_transition(invoice.status, target)
-    open_minor = invoice.amount_due_minor - invoice.amount_paid_minor
-    if open_minor and invoice.status in (InvoiceStatus.FINALIZED, InvoiceStatus.SENT):
+    # What the tenant still owes on this invoice: its total less payments and credit notes
+    # (nothing once it has been written off, so voiding a written-off invoice books nothing).
+    open_minor = (
+        invoice.amount_due_minor - invoice.amount_paid_minor - invoice.amount_credited_minor
+    )
+    if open_minor > 0 and invoice.status in (InvoiceStatus.FINALIZED, InvoiceStatus.SENT):
         record_movement(
             session,
             session.get(Tenant, invoice.tenant_id),
@@ -892,8 +946,9 @@ def mark_uncollectible(
 def delete_draft(session: Session, invoice: Invoice) -> None:
     """Delete a draft; issued invoices are voided or credited instead.
 
-    :raise InvoiceNotDraft: when the invoice has been finalized.
+    :raise InvoiceNotDraft: when the invoice has been finalized (checked under lock).
     """
+    lock(session, invoice)
     if invoice.status != InvoiceStatus.DRAFT:
         raise InvoiceNotDraft(f"invoice {invoice.number} is {invoice.status}; void or credit it")
     session.delete(invoice)
@@ -903,15 +958,16 @@ def delete_draft(session: Session, invoice: Invoice) -> None:
 def mark_unpaid(session: Session, invoice: Invoice, *, at: dt.datetime | None = None) -> Invoice:
     """Undo "paid" (e.g. a bank transfer that bounced): payments are reversed in the ledger.
 
-    :raise InvalidTransition: unless the invoice is paid.
+    :raise InvalidTransition: unless the invoice is paid (checked under lock).
     """
+    lock(session, invoice)
     check_transition(invoice.status, InvoiceStatus.SENT)
     at = at or utcnow()
     tenant = session.get(Tenant, invoice.tenant_id)
     payments = session.scalars(
-        sa.select(Payment).where(
-            Payment.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED
-        )
+        sa.select(Payment)
+        .where(Payment.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)
+        .with_for_update()
     ).all()
     for payment in payments:
         payment.status = PaymentStatus.CANCELED

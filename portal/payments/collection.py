@@ -17,13 +17,17 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import CompanyBillingSettings
-from portal.db import utcnow
+from portal.db import lock, utcnow
 from portal.domain.money import Money
 from portal.extensions import db, queue
 from portal.invoices.models import Invoice
-from portal.invoices.services import bulk_finalized_listeners, mark_uncollectible
-from portal.invoices.states import InvoiceStatus, check_transition
-from portal.ledger.models import MovementKind
+from portal.invoices.services import (
+    bulk_finalized_listeners,
+    mark_uncollectible,
+    reverse_write_off,
+)
+from portal.invoices.states import OPEN_STATUSES, InvoiceStatus, check_transition
+from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.services import record_movement
 from portal.notifications.outbox import queue_email
 from portal.ops.after_commit import after_commit_batch
@@ -73,7 +77,9 @@ def collect_invoice(
     Does nothing (returns None) for an invoice that is not open, has nothing to pay, has
     an attempt in flight, or whose tenant's default method belongs to a provider that is
     not configured here. A tenant without a default method counts as a failed attempt.
+    The invoice stays locked through the charge, so two collections never both charge.
     """
+    lock(session, invoice)
     if not invoice.status.is_open or invoice.amount_open_minor <= 0:
         return None
     if _in_flight(session, invoice):
@@ -112,10 +118,24 @@ def payment_updated(session: Session, payment: Payment, *, now: dt.datetime | No
 
 
 def record_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
-    """Book a succeeded provider payment: a ledger movement and the invoice marked paid."""
-    if invoice.status == InvoiceStatus.PAID:
+    """Book a succeeded provider payment: a ledger movement and the invoice marked paid.
+
+    Under the invoice's lock, so the webhook and the customer's return from the provider
+    arriving at once book the payment once: the second finds the invoice paid (or the
+    payment already booked) and changes nothing.
+    """
+    lock(session, invoice)
+    if invoice.status not in (*OPEN_STATUSES, InvoiceStatus.UNCOLLECTIBLE):
+        return
+    already = session.scalar(
+        sa.select(LedgerMovement.id).where(
+            LedgerMovement.payment_id == payment.id, LedgerMovement.kind == MovementKind.PAYMENT
+        )
+    )
+    if already is not None:
         return
     at = payment.succeeded_at or utcnow()
+    reverse_write_off(session, invoice, at=at)
     record_movement(
         session,
         session.get(Tenant, invoice.tenant_id),
@@ -244,6 +264,8 @@ def collect_new_invoice(session: Session, invoice_id: int) -> str:
     Safe to repeat: an invoice with an attempt already made is skipped.
     """
     invoice = session.get(Invoice, invoice_id)
+    if invoice is not None:
+        lock(session, invoice)
     if invoice is None or invoice.attempt_count or not should_collect(session, invoice):
         return "skipped"
     payment = collect_invoice(session, invoice)

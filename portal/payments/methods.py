@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.db import scoped, utcnow
+from portal.db import lock, scoped, utcnow
 from portal.payments.models import PaymentMethod, PaymentMethodStatus
 from portal.tenancy.models import Tenant
 
@@ -71,8 +71,13 @@ def method_warning(method: PaymentMethod, today: dt.date) -> MethodWarning | Non
 def set_default_method(session: Session, tenant: Tenant, method: PaymentMethod) -> PaymentMethod:
     """Make ``method`` the one charged automatically.
 
+    Changes of the default are serialized per tenant (the tenant's row is locked), so two
+    at once leave exactly one default instead of failing on the one-default index.
+
     :raise PaymentMethodRefused: unless the method is active.
     """
+    lock(session, tenant)
+    lock(session, method)
     if method.status != PaymentMethodStatus.ACTIVE:
         raise PaymentMethodRefused("only an active method can be the default")
     session.execute(
@@ -93,8 +98,9 @@ def set_default_method(session: Session, tenant: Tenant, method: PaymentMethod) 
 def remove_method(session: Session, tenant: Tenant, method: PaymentMethod) -> PaymentMethod:
     """Deactivate a method (it is kept for the payments that used it).
 
-    :raise PaymentMethodRefused: when it is already removed.
+    :raise PaymentMethodRefused: when it is already removed (checked under lock).
     """
+    lock(session, method)
     if method.status == PaymentMethodStatus.INACTIVE:
         raise PaymentMethodRefused("this payment method is already removed")
     method.status = PaymentMethodStatus.INACTIVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal.db import lock, utcnow
 from portal.domain.money import Money
 from portal.ledger.models import MovementKind
 from portal.ledger.services import record_movement
@@ -32,8 +32,10 @@ def refund_payment(
     Provider payments get their refund created at the provider by the payments module,
     which then marks it succeeded; the ledger records money returned to the tenant.
 
-    :raise RefundRefused: for a non-positive amount, another currency, or more than is left.
+    :raise RefundRefused: for a non-positive amount, another currency, or more than is left
+        (checked under the payment's lock, so concurrent refunds never exceed the payment).
     """
+    lock(session, payment)
     if amount.currency != payment.currency:
         raise RefundRefused(f"the payment was in {payment.currency}")
     if amount.minor <= 0:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, request
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal.db import lock, utcnow
 from portal.payments.methods import default_method, set_default_method
 from portal.payments.models import (
     Payment,
@@ -225,13 +225,14 @@ class Provider(abc.ABC):
         method.provider_ref = provider_ref
         method.status = PaymentMethodStatus.ACTIVE
         session.flush()
-        tenant = session.get(Tenant, method.tenant_id)
+        tenant = lock(session, session.get(Tenant, method.tenant_id))  # one default at a time
         if default_method(session, tenant) is None:
             set_default_method(session, tenant, method)
         return method
 
     def deactivate(self, session: Session, method: PaymentMethod) -> PaymentMethod:
         """Mark a method inactive (revoked or failed at the provider); history is kept."""
+        lock(session, method)
         if method.status != PaymentMethodStatus.INACTIVE:
             method.status = PaymentMethodStatus.INACTIVE
             method.is_default = False
