@@ -12,6 +12,7 @@ from portal.admin.cli import register_admin_cli
 from portal.db import parse_public_id
 from portal.devtools.generate import register_generate_cli
 from portal.extensions import db
+from portal.ledger.reconciliation import reconcile, record_check
 from portal.tenancy.errors import EmailTaken, WeakPassword
 from portal.tenancy.models import Tenant, TokenKind
 from portal.tenancy.services import (
@@ -116,12 +117,31 @@ def invoice_run_command(period: str, issue_date, batch_size: int) -> None:
     )
 
 
+@click.command("check-ledger")
+@click.option("--no-record", is_flag=True, help="Do not keep the result for the admin console.")
+def check_ledger_command(no_record: bool) -> None:
+    """Recompute balances and invoice amounts from the documents; exit 1 on a difference."""
+    report = reconcile(db.session)
+    for difference in report.differences:
+        click.echo(str(difference))
+    if not no_record:
+        record_check(db.session, report, by="cli")
+        db.session.commit()
+    click.echo(
+        f"{report.tenants} tenants, {report.invoices} invoices, {report.payments} payments: "
+        + ("the ledger agrees." if report.clean else f"{len(report.differences)} differences.")
+    )
+    if not report.clean:
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
     for command in (
         seed_demo_command,
         create_admin_command,
         create_token_command,
         invoice_run_command,
+        check_ledger_command,
     ):
         app.cli.add_command(command)
     register_admin_cli(app)

@@ -227,10 +227,11 @@ def lock(session: Any, obj: M) -> M:
     key = table.c.id == obj.id  # type: ignore[attr-defined]
     if session.get_bind().dialect.name == "sqlite":
         session.execute(sa.update(table).where(key).values(id=table.c.id))
-    session.execute(
+    # The rows must be fetched: the ORM refreshes the object as it reads them.
+    session.scalars(
         sa.select(model)
         .where(model.id == obj.id)  # type: ignore[attr-defined]
         .with_for_update(of=model)
         .execution_options(populate_existing=True)
-    )
+    ).one()
     return obj

@@ -168,6 +168,18 @@ class Invoice(IdMixin, PublicIdMixin, TenantMixin, TimestampMixin, DocumentTotal
         ),
         sa.CheckConstraint("amount_paid_minor >= 0", name="amount_paid_non_negative"),
         sa.CheckConstraint("amount_credited_minor >= 0", name="amount_credited_non_negative"),
+        # Money state the database holds whatever the code does (migration 0012; SQLite
+        # enforces these three by triggers): credit notes never credit more than the
+        # invoice, payments never pay more than it, and a void invoice was never paid.
+        sa.CheckConstraint(
+            "amount_credited_minor = 0 OR amount_credited_minor <= amount_due_minor",
+            name="credited_within_total",
+        ),
+        sa.CheckConstraint(
+            "amount_paid_minor = 0 OR amount_paid_minor <= amount_due_minor",
+            name="paid_within_total",
+        ),
+        sa.CheckConstraint("status <> 'void' OR amount_paid_minor = 0", name="void_unpaid"),
         sa.CheckConstraint("attempt_count >= 0", name="attempt_count_non_negative"),
         # Status tabs and filters; with the due date included, the tab counts (open,
         # overdue, paid…) are an index-only scan on PostgreSQL.

@@ -31,6 +31,17 @@ class MovementKind(enum.StrEnum):
     VOID = "void"  # - a voided invoice reversed
 
 
+#: (movement kind, linked column): at most one such movement per linked object.
+ONE_MOVEMENT_PER = (
+    ("invoice", "invoice_id"),
+    ("void", "invoice_id"),
+    ("credit_note", "credit_note_id"),
+    ("payment", "payment_id"),
+    ("adjustment", "payment_id"),
+    ("refund", "refund_id"),
+)
+
+
 class LedgerMovement(IdMixin, PublicIdMixin, TenantMixin, Base):
     """One signed entry in a tenant's account. Append-only: corrections are new movements."""
 
@@ -60,4 +71,16 @@ class LedgerMovement(IdMixin, PublicIdMixin, TenantMixin, Base):
     __table_args__ = (
         sa.CheckConstraint("amount_minor <> 0", name="amount_non_zero"),
         sa.Index("ix_ledger_movements_tenant_time", "tenant_id", "occurred_at"),
+        # Each event is booked once (migration 0012): an invoice's total and its void,
+        # a credit note, a payment and its reversal, a refund.
+        *(
+            sa.Index(
+                f"uq_ledger_movements_one_{kind}_per_{column.removesuffix('_id')}",
+                column,
+                unique=True,
+                sqlite_where=sa.text(f"kind = '{kind}' AND {column} IS NOT NULL"),
+                postgresql_where=sa.text(f"kind = '{kind}' AND {column} IS NOT NULL"),
+            )
+            for kind, column in ONE_MOVEMENT_PER
+        ),
     )

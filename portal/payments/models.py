@@ -137,6 +137,14 @@ class Payment(IdMixin, PublicIdMixin, TenantMixin, TimestampMixin, Base):
         sa.CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund_within_amount"
         ),
+        # One standing manual payment per invoice: a repeated "mark paid" cannot add one.
+        sa.Index(
+            "uq_payments_one_manual_per_invoice",
+            "invoice_id",
+            unique=True,
+            sqlite_where=sa.text("provider = 'manual' AND status = 'succeeded'"),
+            postgresql_where=sa.text("provider = 'manual' AND status = 'succeeded'"),
+        ),
     )
 
 

@@ -123,4 +123,4 @@ def _counts(findings: list[dict] | None) -> dict[str, int]:
 
 
 # The console's other pages register their routes on ``bp``; imported last for that reason.
-from portal.web.admin import audit, companies, invoices, jobs  # noqa: E402, F401
+from portal.web.admin import audit, companies, invoices, jobs, ledger  # noqa: E402, F401
