@@ -45,13 +45,18 @@ CLOSED_UNPAID = (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE)
 
 @dataclass(frozen=True)
 class Difference:
-    """One disagreement: ``what`` of ``subject`` is ``actual`` but should be ``expected``."""
+    """One disagreement: ``what`` of ``kind`` ``ref`` is ``actual`` but should be ``expected``."""
 
-    subject: str
+    kind: str  # "invoice", "credit note", "payment", "refund" or "tenant"
+    ref: str  # its number, public id or handle
     what: str
     expected: int
     actual: int
     currency: str
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind} {self.ref}"
 
     def __str__(self) -> str:
         return (
@@ -134,7 +139,8 @@ def reconcile(session: Session) -> Report:
         if refund_move_counts.get(refund_id, 0) != 1 or refund_moves.get(refund_id) != amount:
             add(
                 Difference(
-                    f"refund {refund_id}",
+                    "refund",
+                    str(refund_id),
                     "ledger movement",
                     amount,
                     refund_moves.get(refund_id, 0),
@@ -150,21 +156,23 @@ def reconcile(session: Session) -> Report:
     paid_by_invoice: dict[int, int] = defaultdict(int)
     returned_by_invoice: dict[int, int] = defaultdict(int)
     for pid, public_id, invoice_id, status, amount, refunded_minor, currency in payments:
-        subject = f"payment {public_id}"
+        subject = ("payment", str(public_id))
         if refunded.get(pid, 0) != refunded_minor:
             add(
                 Difference(
-                    subject, "refunded amount", refunded.get(pid, 0), refunded_minor, currency
+                    *subject, "refunded amount", refunded.get(pid, 0), refunded_minor, currency
                 )
             )
         booked = status in (PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED) and amount != 0
         if booked and (pay_move_counts.get(pid, 0) != 1 or pay_moves.get(pid) != -amount):
-            add(Difference(subject, "payment movement", -amount, pay_moves.get(pid, 0), currency))
+            add(Difference(*subject, "payment movement", -amount, pay_moves.get(pid, 0), currency))
         if not booked and pay_move_counts.get(pid, 0):
-            add(Difference(subject, "payment movement", 0, pay_moves.get(pid, 0), currency))
+            add(Difference(*subject, "payment movement", 0, pay_moves.get(pid, 0), currency))
         reversal = amount - refunded_minor if status == PaymentStatus.CANCELED else 0
         if reversals.get(pid, 0) != reversal or reversal_counts.get(pid, 0) > 1:
-            add(Difference(subject, "reversal movement", reversal, reversals.get(pid, 0), currency))
+            add(
+                Difference(*subject, "reversal movement", reversal, reversals.get(pid, 0), currency)
+            )
         if status == PaymentStatus.SUCCEEDED and invoice_id is not None:
             paid_by_invoice[invoice_id] += amount
             returned_by_invoice[invoice_id] += refunded_minor
@@ -191,7 +199,8 @@ def reconcile(session: Session) -> Report:
         ):
             add(
                 Difference(
-                    f"credit note {number}",
+                    "credit note",
+                    str(number),
                     "ledger movement",
                     expected,
                     note_moves.get(note_id, 0),
@@ -223,31 +232,31 @@ def reconcile(session: Session) -> Report:
     ).all()
     report.invoices = len(invoices)
     for iid, tenant_id, number, status, currency, due, paid, credited_minor in invoices:
-        subject = f"invoice {number or iid}"
+        subject = ("invoice", str(number or iid))
         if status == InvoiceStatus.DRAFT:
             if owed_in_ledger.get(iid, 0) or total_counts.get(iid, 0):
                 add(
                     Difference(
-                        subject, "ledger on a draft", 0, owed_in_ledger.get(iid, 0), currency
+                        *subject, "ledger on a draft", 0, owed_in_ledger.get(iid, 0), currency
                     )
                 )
             continue
         if paid != paid_by_invoice.get(iid, 0):
-            add(Difference(subject, "amount paid", paid_by_invoice.get(iid, 0), paid, currency))
+            add(Difference(*subject, "amount paid", paid_by_invoice.get(iid, 0), paid, currency))
         if credited_minor != credited.get(iid, 0):
             add(
                 Difference(
-                    subject, "amount credited", credited.get(iid, 0), credited_minor, currency
+                    *subject, "amount credited", credited.get(iid, 0), credited_minor, currency
                 )
             )
         if credited_minor > max(due, 0):
-            add(Difference(subject, "credited beyond the total", due, credited_minor, currency))
+            add(Difference(*subject, "credited beyond the total", due, credited_minor, currency))
         if total_counts.get(iid, 0) != (1 if due else 0) or totals.get(iid, 0) != due:
-            add(Difference(subject, "invoice movement", due, totals.get(iid, 0), currency))
+            add(Difference(*subject, "invoice movement", due, totals.get(iid, 0), currency))
         if void_counts.get(iid, 0) > (1 if status == InvoiceStatus.VOID else 0):
             add(
                 Difference(
-                    subject,
+                    *subject,
                     "void movements",
                     1 if status == InvoiceStatus.VOID else 0,
                     void_counts.get(iid, 0),
@@ -259,7 +268,7 @@ def reconcile(session: Session) -> Report:
         if owed_in_ledger.get(iid, 0) != owed:
             add(
                 Difference(
-                    subject, "owed in the ledger", owed, owed_in_ledger.get(iid, 0), currency
+                    *subject, "owed in the ledger", owed, owed_in_ledger.get(iid, 0), currency
                 )
             )
         expected_balance[(tenant_id, currency)] += owed
@@ -291,7 +300,8 @@ def reconcile(session: Session) -> Report:
         if balances.get(key, 0) != expected_balance.get(key, 0):
             add(
                 Difference(
-                    f"tenant {tenants.get(tenant_id, tenant_id)}",
+                    "tenant",
+                    str(tenants.get(tenant_id, tenant_id)),
                     "balance",
                     expected_balance.get(key, 0),
                     balances.get(key, 0),

@@ -30,6 +30,15 @@ WHAT_LABELS = {
     "balance": _l("balance"),
 }
 
+#: The kinds of object a difference is about.
+KIND_LABELS = {
+    "invoice": _l("Invoice"),
+    "credit note": _l("Credit note"),
+    "payment": _l("Payment"),
+    "refund": _l("Refund"),
+    "tenant": _l("Company"),
+}
+
 
 @bp.get("/ledger")
 @admin_view
@@ -42,6 +51,7 @@ def ledger():
         check=check,
         result=check.result if check else None,
         what_labels=WHAT_LABELS,
+        kind_labels=KIND_LABELS,
     )
 
 
