@@ -869,24 +869,17 @@ def reverse_write_off(session: Session, invoice: Invoice, *, at: dt.datetime) ->
     """
     if invoice.status != InvoiceStatus.UNCOLLECTIBLE:
         return
-    written_off = -int(
+    # Written off less what earlier reversals gave back (an invoice may be written off,
+    # paid, marked unpaid and written off again); a write-off is negative, its reversal not.
+    outstanding = -int(
         session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(LedgerMovement.amount_minor), 0)).where(
                 LedgerMovement.invoice_id == invoice.id,
-                LedgerMovement.kind == MovementKind.WRITE_OFF,
-            )
-        )
-    )
-    reversed_minor = int(
-        session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(LedgerMovement.amount_minor), 0)).where(
-                LedgerMovement.invoice_id == invoice.id,
-                LedgerMovement.kind == MovementKind.ADJUSTMENT,
                 LedgerMovement.payment_id.is_(None),
+                LedgerMovement.kind.in_((MovementKind.WRITE_OFF, MovementKind.ADJUSTMENT)),
             )
         )
     )
-    outstanding = written_off - reversed_minor
     if outstanding > 0:
         record_movement(
             session,
