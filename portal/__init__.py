@@ -25,6 +25,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if proxies := int(app.config.get("TRUSTED_PROXIES") or 0):
+        # Behind that many reverse proxies: the client address (rate limits, logs, audit),
+        # scheme, host and port come from their X-Forwarded-* headers, nothing else's.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
 
     from portal import models  # noqa: F401  (complete metadata before Alembic sees it)
     from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, queue

@@ -82,6 +82,14 @@ def load_config() -> dict:
         # Signed invoice links (/i/<token>) e-mailed to billing contacts: lifetime, rate limit.
         "SIGNED_LINK_MAX_AGE_DAYS": int(env.get("SIGNED_LINK_MAX_AGE_DAYS", "60")),
         "RATELIMIT_SIGNED_LINKS": env.get("RATELIMIT_SIGNED_LINKS", "60 per minute"),
+        # Bodies larger than this are refused with 413 before they are read (webhooks too).
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(1024 * 1024))) or None,
+        # Levels of objects and arrays a JSON body may nest (deeper is a 4xx, not a crash).
+        "JSON_MAX_DEPTH": int(env.get("JSON_MAX_DEPTH", "64")),
+        # Strict-Transport-Security max-age in seconds outside debug and tests; 0 sends none.
+        "HSTS_MAX_AGE": int(env.get("HSTS_MAX_AGE", str(365 * 24 * 3600))),
+        # Reverse proxies in front of the app whose X-Forwarded-* headers are believed.
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not development,

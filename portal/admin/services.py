@@ -204,6 +204,9 @@ def _notes(value: Any) -> str | None:
         raise ValueError(N_("Enter text."))
     if len(value) > NOTES_MAX:
         raise ValueError(N_("The note is too long (at most 2000 characters)."))
+    if any(char == "\x00" or "\ud800" <= char <= "\udfff" for char in value):
+        # No text column stores a NUL (PostgreSQL refuses it) or a lone surrogate.
+        raise ValueError(N_("Remove the NUL character from the note."))
     return value.strip() or None
 
 

@@ -9,6 +9,8 @@ the request, wraps the answer in the surface's envelope and becomes the OpenAPI 
 from __future__ import annotations
 
 import functools
+import json
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.extensions import csrf, db
 from portal.tenancy.models import ApiToken, TokenKind
@@ -27,6 +29,11 @@ from portal.tenancy.services import authenticate_token
 API_VERSION = "v1"
 #: Request ids clients may send; anything else is replaced by a fresh one.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+#: How deeply a JSON body may nest objects and arrays unless ``JSON_MAX_DEPTH`` says.
+DEFAULT_JSON_MAX_DEPTH = 64
+#: Characters no text column stores: NUL (PostgreSQL refuses it) and lone surrogates
+#: (not Unicode scalar values, so they cannot be encoded as UTF-8).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 class ApiError(Exception):
@@ -309,21 +316,129 @@ class Api:
         return token
 
 
-def parse_query(model: type[BaseModel]) -> BaseModel:
-    """The query string as ``model``; a repeated single-valued parameter is an error."""
-    values: dict[str, Any] = {}
-    for name in request.args:
-        items = request.args.getlist(name)
-        values[name] = items if len(items) > 1 else items[0]
+def unstorable_text(text: str) -> tuple[str, str] | None:
+    """``(message, type)`` when ``text`` holds a character no text column can store."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "Text must not contain NUL characters (U+0000).", "text_nul"
+    return (
+        "Text must not contain lone surrogates (U+D800 to U+DFFF); send valid Unicode.",
+        "text_surrogate",
+    )
+
+
+def _printable(key: str) -> str:
+    """A key for an error location, with its unstorable characters escaped."""
+    return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", key)
+
+
+def json_problems(value: Any, *, max_depth: int, limit: int = 20) -> list[dict[str, Any]]:
+    """Why parsed JSON cannot be taken, as ``detail`` entries located inside ``value``.
+
+    Objects and arrays nested deeper than ``max_depth``, strings (values and keys) with a
+    NUL or a lone surrogate, and numbers that are not finite (``NaN``, ``1e999``). Walks
+    iteratively, so no depth makes it recurse; stops after ``limit`` problems.
+    """
+    problems: list[dict[str, Any]] = []
+    stack: list[tuple[Any, tuple, int]] = [(value, (), 1)]
+    while stack and len(problems) < limit:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            if bad := unstorable_text(item):
+                problems.append(error_entry(list(path), *bad))
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                problems.append(
+                    error_entry(list(path), "Numbers must be finite.", "number_not_finite")
+                )
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                message = f"The JSON nests too deeply (at most {max_depth} levels)."
+                return [error_entry(list(path), message, "json_too_deep")]
+            children = []
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    shown = _printable(key)
+                    if bad := unstorable_text(key):
+                        problems.append(error_entry([*path, shown], *bad))
+                    children.append(((*path, shown), child))
+            else:
+                children = [((*path, index), child) for index, child in enumerate(item)]
+            stack.extend((child, where, depth + 1) for where, child in reversed(children))
+    return problems[:limit]
+
+
+def _parse_json(data: bytes | str, max_depth: int) -> Any:
+    """``json.loads`` with its failures (including a stack overflow) as a 422."""
     try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        raise ApiError(422, pydantic_detail(exc, "query")) from None
+        text = data.decode(json.detect_encoding(data)) if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise ApiError(
+            422, [error_entry([], "The body is not valid UTF-8.", "json_invalid")]
+        ) from None
+    try:
+        return json.loads(text)
+    except RecursionError:  # deeper than the interpreter's stack, far past max_depth
+        message = f"The JSON nests too deeply (at most {max_depth} levels)."
+        raise ApiError(422, [error_entry([], message, "json_too_deep")]) from None
+    except ValueError:
+        raise ApiError(
+            422, [error_entry([], "The body is not valid JSON.", "json_invalid")]
+        ) from None
 
 
-def parse_body(model: type[BaseModel]) -> BaseModel:
-    """The JSON body as ``model``; a body that is not JSON is a 422 like any invalid one."""
-    if not request.mimetype or request.mimetype != "application/json":
+def load_json(data: bytes | str, *, max_depth: int) -> Any:
+    """Parse a JSON document that is safe to validate and store.
+
+    :raise ApiError: 422 with entries located in the document (``loc`` without a prefix)
+        for text that is not JSON (or not UTF-8/16/32), nesting deeper than ``max_depth``,
+        unstorable text and non-finite numbers.
+    """
+    value = _parse_json(data, max_depth)
+    if problems := json_problems(value, max_depth=max_depth):
+        raise ApiError(422, problems)
+    return value
+
+
+def json_max_depth() -> int:
+    """``JSON_MAX_DEPTH`` of the app (levels of objects and arrays a JSON body may nest)."""
+    return int(current_app.config.get("JSON_MAX_DEPTH") or DEFAULT_JSON_MAX_DEPTH)
+
+
+def read_body() -> bytes:
+    """The raw request body, never more than ``request.max_content_length`` bytes of it.
+
+    Werkzeug refuses a longer Content-Length before reading. A body without one (chunked)
+    it would cut at the limit without a word, so one byte more is read: a longer body is
+    a 413 as well, never a truncated one.
+
+    :raise RequestEntityTooLarge: for a body over the limit.
+    """
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None:
+        request.max_content_length = limit + 1
+    data = request.get_data(cache=True)
+    if limit is not None and len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
+
+
+def request_json(
+    mimetypes: tuple[str, ...] = ("application/json",),
+    locate: Callable[[Any, list], list] | None = None,
+) -> Any:
+    """The request's JSON body, read within ``MAX_CONTENT_LENGTH`` (413 beyond it).
+
+    :param mimetypes: the content types accepted.
+    :param locate: ``(document, loc) -> loc`` naming the field of a problem found inside
+        the parsed document (e.g. the setting a JSON Patch operation changes); by default
+        the JSON path itself.
+    :raise ApiError: 422 for another content type or a body :func:`load_json` refuses,
+        located under ``body``.
+    """
+    if request.mimetype not in mimetypes:
         raise ApiError(
             422,
             [
@@ -334,9 +449,42 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
                 )
             ],
         )
-    payload = request.get_json(silent=True)
-    if payload is None:
-        raise ApiError(422, [error_entry(["body"], "The body is not valid JSON.", "json_invalid")])
+    max_depth = json_max_depth()
+    try:
+        value = _parse_json(read_body(), max_depth)
+    except ApiError as exc:
+        raise ApiError(422, [{**e, "loc": ["body", *e["loc"]]} for e in exc.detail]) from None
+    if problems := json_problems(value, max_depth=max_depth):
+        for entry in problems:
+            inner = locate(value, entry["loc"]) if locate else entry["loc"]
+            entry["loc"] = ["body", *inner]
+        raise ApiError(422, problems)
+    return value
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    """The query string as ``model``; a repeated single-valued parameter is an error, and so
+    is a NUL character (the only unstorable one a query string can carry)."""
+    values: dict[str, Any] = {}
+    problems = []
+    for name in request.args:
+        items = request.args.getlist(name)
+        for text in (name, *items):
+            if bad := unstorable_text(text):
+                problems.append(error_entry(["query", _printable(name)], *bad))
+                break
+        values[name] = items if len(items) > 1 else items[0]
+    if problems:
+        raise ApiError(422, problems)
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ApiError(422, pydantic_detail(exc, "query")) from None
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """The JSON body as ``model``; a body that is not JSON is a 422 like any invalid one."""
+    payload = request_json()
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

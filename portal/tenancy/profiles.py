@@ -193,6 +193,9 @@ LEITWEG_ID = re.compile(r"\d{2,12}(?:-[A-Za-z0-9]{1,30})?-\d{2}")
 EAS_CODE = re.compile(r"\d{4}")
 
 _CC_SEPARATORS = re.compile(r"[,;\s]+")
+#: Characters no text column stores: NUL (PostgreSQL refuses it) and lone surrogates (not
+#: encodable as UTF-8). A field holding one is refused before any other rule sees it.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _TRUE = frozenset({"1", "true", "on", "yes", "y"})
 
 
@@ -202,6 +205,15 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _unstorable(value: Any) -> bool:
+    """Whether ``value`` (a string, or a list of them) holds a character no column stores."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
+        return any(_unstorable(item) for item in value)
+    return False
 
 
 def _flag(value: Any) -> bool:
@@ -245,6 +257,9 @@ def validate_profile(
     """
     if not isinstance(data, ProfileInput):
         data = ProfileInput.from_mapping(data)
+    unstorable = [name for name in ProfileInput.field_names() if _unstorable(getattr(data, name))]
+    if unstorable:  # the other rules see such a field as empty; its own message comes last
+        data = dataclasses.replace(data, **{name: None for name in unstorable})
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
 
@@ -299,6 +314,10 @@ def validate_profile(
     if language not in languages:
         errors["language"] = Message(N_("Choose the language of your invoices."))
 
+    for name in unstorable:
+        errors[name] = Message(
+            N_("Remove the NUL character (or other character that cannot be stored) here.")
+        )
     return clean, errors
 
 

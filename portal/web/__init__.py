@@ -9,14 +9,42 @@ from pathlib import Path
 
 from flask import Flask, g, render_template, request
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnprocessableEntity
 
-from portal.api.core import http_error_response, is_api_request, server_error_response
+from portal.api.core import (
+    http_error_response,
+    is_api_request,
+    server_error_response,
+    unstorable_text,
+)
 from portal.extensions import db, login_manager
 from portal.tenancy.services import load_session_user
 from portal.web.formatting import register_filters
 from portal.web.guards import can, load_tenant_context
+
+#: Blueprints that deal with unstorable text where they read it: the sign-in forms and the
+#: billing profile refuse it with a message at the field (portal.web.auth.forms,
+#: portal.tenancy.profiles.validate_profile), the invoice list drops it from its search
+#: (portal.invoices.queries), each webhook's provider refuses what it cannot parse.
+FIELD_CHECKED_BLUEPRINTS = frozenset({"auth", "profile", "invoices", "webhooks"})
+
+
+def unstorable_field() -> str | None:
+    """The first query or form field of the request holding a NUL (or a lone surrogate),
+    which no text column stores; None when there is none."""
+    sources = [request.args]
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        sources.append(request.form)
+    for source in sources:
+        for name, values in source.lists():
+            if any(unstorable_text(text) for text in (name, *values)):
+                return name.replace("\x00", "")
+    return None
 
 
 def discover_blueprints() -> list:
@@ -53,6 +81,23 @@ def register_web(app: Flask) -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
         if request.endpoint != "static":
             load_tenant_context()
+
+    @app.before_request
+    def _refuse_unstorable_text() -> None:
+        """Pages refuse a NUL in any field (422) instead of failing on it in the database,
+        except where the form itself says so at the field (FIELD_CHECKED_BLUEPRINTS)."""
+        if request.endpoint in (None, "static") or is_api_request():
+            return
+        if request.blueprint in FIELD_CHECKED_BLUEPRINTS:
+            return
+        if (name := unstorable_field()) is not None:
+            raise UnprocessableEntity(
+                _(
+                    "The field “%(name)s” contains a character that cannot be stored "
+                    "(a NUL character). Remove it and try again.",
+                    name=name,
+                )
+            )
 
     @app.context_processor
     def _template_globals() -> dict:
@@ -98,6 +143,10 @@ def register_web(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        hsts_max_age = int(app.config.get("HSTS_MAX_AGE") or 0)
+        if hsts_max_age > 0 and not (app.debug or app.testing):
+            # Browsers only heed it over HTTPS, so it is harmless on a plain-HTTP request.
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts_max_age}")
         return response
 
     @app.errorhandler(CSRFError)

@@ -45,7 +45,17 @@ from portal.api.console.schemas import (
     ResourceResponse,
     SelectQuery,
 )
-from portal.api.core import Api, ApiError, _jsonable, error_entry, request_id
+from portal.api.core import (
+    Api,
+    ApiError,
+    _jsonable,
+    error_entry,
+    json_max_depth,
+    load_json,
+    request_id,
+    request_json,
+    unstorable_text,
+)
 from portal.api.openapi import register_docs
 from portal.catalog.models import CompanyBillingSettings
 from portal.db import parse_public_id
@@ -67,7 +77,7 @@ def console_error_body(status: int, detail: list[dict]) -> dict:
     return {
         "errors": [
             {
-                "code": status if status < 500 else 520,
+                "code": console_status(status),  # the HTTP status the error is sent with
                 "type": entry.get("type", "error"),
                 "message": entry.get("msg", ""),
                 "location": "/".join(str(part) for part in entry.get("loc", [])),
@@ -276,8 +286,8 @@ def patch_settings(companyUid: str, query: SelectQuery):
     tenant = _company(companyUid)
     settings = _settings_of(tenant)
     current = _settings_resource(tenant, settings)
-    patch = request.get_json(silent=True)
-    if request.mimetype not in ("application/json", "application/json-patch+json") or patch is None:
+    patch = request_json(("application/json", "application/json-patch+json"), _patch_location)
+    if patch is None:
         raise ApiError(
             400, [error_entry(["body"], "Send a JSON Patch array as JSON.", "invalid_body")]
         )
@@ -301,6 +311,17 @@ def patch_settings(companyUid: str, query: SelectQuery):
         ) from None
     db.session.commit()
     return _one(_settings_resource(tenant, _settings_of(tenant)), query.select)
+
+
+def _patch_location(patch: Any, loc: list) -> list:
+    """A problem in an operation's ``value`` located at the setting it changes (``/notes``),
+    as the settings' own errors are; anything else at its place in the patch."""
+    if len(loc) >= 2 and loc[1] == "value" and isinstance(patch, list):
+        operation = patch[loc[0]] if isinstance(loc[0], int) else None
+        if isinstance(operation, dict) and isinstance(operation.get("path"), str):
+            if unstorable_text(operation["path"]) is None:
+                return [operation["path"], *loc[2:]]
+    return loc
 
 
 def _settings_values(patched: Any, current: dict) -> dict:
@@ -737,7 +758,24 @@ def _previous_month() -> str:
 # --- shared --------------------------------------------------------------------------------
 
 
+def _refuse_bad_query_json(**params: str | None) -> None:
+    """``filter``, ``sort`` and ``select`` are JSON: nested too deeply, or holding text no
+    column stores, they are a 400 at that parameter (malformed JSON is query.py's to say)."""
+    for name, raw in params.items():
+        if not raw:
+            continue
+        try:
+            load_json(raw, max_depth=json_max_depth())
+        except ApiError as exc:
+            problems = [entry for entry in exc.detail if entry["type"] != "json_invalid"]
+            if problems:
+                raise ApiError(
+                    400, [error_entry(["query", name], e["msg"], e["type"]) for e in problems]
+                ) from None
+
+
 def _collection(query, base, fields, *, default_order, tie_breaker, resource) -> Response:
+    _refuse_bad_query_json(filter=query.filter, sort=query.sort, select=query.select)
     try:
         condition = filter_condition(parse_json_array(query.filter, "filter"), fields)
         order = sort_order(parse_json_array(query.sort, "sort"), fields)
@@ -763,6 +801,7 @@ def _collection(query, base, fields, *, default_order, tie_breaker, resource) ->
 
 
 def _one(resource: dict, select: str | None) -> Response:
+    _refuse_bad_query_json(select=select)
     try:
         data = project(_jsonable_dict(resource), select_paths(parse_json_array(select, "select")))
     except QueryError as exc:

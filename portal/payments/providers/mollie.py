@@ -31,7 +31,9 @@ from portal.payments.models import (
 from portal.payments.providers.base import Provider, ProviderError, SetupResult, WebhookEvent
 from portal.tenancy.models import Tenant
 
-PAYMENT_ID = re.compile(r"^tr_\w+$")
+#: A Mollie payment id as a webhook posts it (``tr_`` and ASCII letters and digits); anything
+#: else is refused before Mollie is asked.
+PAYMENT_ID = re.compile(r"tr_[A-Za-z0-9]{1,64}")
 #: Mollie verifies the account with a first payment of this amount (EUR).
 FIRST_PAYMENT = Money(1, "EUR")
 
@@ -312,7 +314,7 @@ class MollieProvider(Provider):
         processed once. An unknown id gives no event (Mollie is answered 200 either way).
         """
         payment_id = (req.form.get("id") or "").strip()
-        if not PAYMENT_ID.match(payment_id):
+        if not PAYMENT_ID.fullmatch(payment_id):
             raise ProviderError("Expected a payment id.", "bad_request")
         try:
             payment = self.client.payments.get(payment_id)

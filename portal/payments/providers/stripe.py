@@ -6,7 +6,9 @@ Stripe that matter here are noted where they are handled (see PAYMENTS.md §1).
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from typing import Any
 
 import stripe
@@ -33,7 +35,8 @@ from portal.tenancy.models import Tenant
 
 log = logging.getLogger(__name__)
 
-#: Stripe's default signature tolerance: deliveries older than this are replays.
+#: Stripe's default signature tolerance: a delivery signed longer ago is a replay, one signed
+#: as far ahead comes from a clock that cannot be trusted; both are refused.
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 
@@ -315,9 +318,12 @@ class StripeProvider(Provider):
     # -- webhooks ----------------------------------------------------------------------------
 
     def parse_webhook(self, req: Any) -> list[WebhookEvent]:
-        """Verify the signature on the raw body and return the event.
+        """Verify the signature on the raw body, then check the event's shape.
 
-        :raise ProviderError: "bad_signature" for a missing, wrong or stale signature.
+        :raise ProviderError: "bad_signature" for a missing or wrong signature, or one whose
+            timestamp is more than the tolerance away from now (in the past: a replay; in
+            the future: a clock that cannot be trusted); "bad_payload" for a signed body
+            that is not an event (not a JSON object, no ``id``, ``type`` or ``data.object``).
         """
         secret = self.setting("STRIPE_WEBHOOK_SECRET")
         if not secret:
@@ -325,12 +331,29 @@ class StripeProvider(Provider):
         payload = req.get_data()  # the raw bytes: re-serialised JSON would not verify
         header = req.headers.get("Stripe-Signature", "")
         try:
-            event = stripe.Webhook.construct_event(
-                payload, header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            text = payload.decode("utf-8")
+            stripe.WebhookSignature.verify_header(
+                text, header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise ProviderError("Invalid signature.", "bad_signature") from exc
-        return [WebhookEvent(event.id, event.type, event.to_dict())]
+        signed_at = _signed_at(header)
+        if signed_at is None or abs(time.time() - signed_at) > WEBHOOK_TOLERANCE_SECONDS:
+            raise ProviderError("The signature's timestamp is out of tolerance.", "bad_signature")
+        try:
+            event = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ProviderError("The event is not valid JSON.", "bad_payload") from exc
+        data = event.get("data") if isinstance(event, dict) else None
+        if not (
+            isinstance(event, dict)
+            and _short_text(event.get("id"), 200)
+            and _short_text(event.get("type"), 100)
+            and isinstance(data, dict)
+            and isinstance(data.get("object"), dict)
+        ):
+            raise ProviderError("The event needs an id, a type and a data.object.", "bad_payload")
+        return [WebhookEvent(event["id"], event["type"], event)]
 
     def handle_event(self, session: Session, event: ProviderEvent) -> bool:
         """Apply an event by re-reading its object from Stripe, so order does not matter."""
@@ -376,6 +399,23 @@ class StripeProvider(Provider):
             .where(Payment.provider == "stripe", Payment.provider_ref == ref)
             .with_for_update()
         ).first()
+
+
+def _signed_at(header: str) -> int | None:
+    """The ``t=`` timestamp of a Stripe-Signature header."""
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _short_text(value: Any, limit: int) -> bool:
+    """A non-empty string of at most ``limit`` characters (the inbox's column sizes)."""
+    return isinstance(value, str) and 0 < len(value) <= limit
 
 
 def _origin(url: str) -> str:

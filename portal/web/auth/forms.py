@@ -12,23 +12,46 @@ from wtforms import (
     SelectChoice,
     SelectField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, Email, EqualTo, Length, StopValidation
 
+from portal.api.core import unstorable_text
 from portal.tenancy.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 
-class LoginForm(FlaskForm):
+class StorableText:
+    """Refuse text with a NUL character or a lone surrogate (no column or hash input takes
+    it) with a message at the field, before the field's other checks run."""
+
+    def __call__(self, form, field) -> None:
+        if isinstance(field.data, str) and unstorable_text(field.data):
+            raise StopValidation(_l("Remove the NUL character from this field."))
+
+
+class AuthForm(FlaskForm):
+    """A form of this area: every visible field checks :class:`StorableText` first. Hidden
+    fields show no message; their views vet them (``next`` is followed only when safe, a
+    tenant id only when it is one of the user's)."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            field = unbound_field.bind(form=form, **options)
+            if not issubclass(unbound_field.field_class, HiddenField):
+                field.validators = [StorableText(), *field.validators]
+            return field
+
+
+class LoginForm(AuthForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
     remember = BooleanField(_l("Keep me signed in"))
     next = HiddenField()
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(AuthForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(AuthForm):
     password = PasswordField(
         _l("New password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
@@ -39,11 +62,11 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class SwitchTenantForm(FlaskForm):
+class SwitchTenantForm(AuthForm):
     tenant = HiddenField(validators=[DataRequired()])
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(AuthForm):
     language = SelectField(
         _l("Language"),
         choices=[SelectChoice("en", "English"), SelectChoice("de", "Deutsch")],

@@ -30,9 +30,16 @@ from portal.web.htmx import render_page
 bp = Blueprint("auth", __name__)
 
 
+@bp.after_request
+def _no_store(response):
+    """Sign-in pages carry credentials, reset tokens and CSRF tokens: no cache keeps them."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _safe_next(target: str | None) -> str | None:
     """Only same-site relative paths are followed after login (no open redirect)."""
-    if not target:
+    if not target or any(ord(char) < 32 or char == "\x7f" for char in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
