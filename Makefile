@@ -69,6 +69,12 @@ run: seed
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory coverage-domain
+
+# portal/domain (money, tax, pricing, totals) must stay at 100 % line and branch coverage.
+.PHONY: coverage-domain
+coverage-domain: $(BIN)/.installed
+	$(BIN)/pytest -q -p no:cacheprovider tests/domain --cov=portal.domain --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 worker: migrate
 	$(FLASK) worker --workers 2
