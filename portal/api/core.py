@@ -9,6 +9,7 @@ the request, wraps the answer in the surface's envelope and becomes the OpenAPI 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -21,7 +22,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from portal.extensions import csrf, db
+from portal.extensions import csrf, db, limiter
 from portal.tenancy.models import ApiToken, TokenKind
 from portal.tenancy.services import authenticate_token
 
@@ -154,6 +155,17 @@ class Operation:
 SURFACES: list[Api] = []
 
 
+def token_rate_key() -> str:
+    """Rate-limit bucket: the bearer token sent (hashed), else the client address.
+
+    Limits are checked before the view authenticates, so the header itself is the key.
+    """
+    header = request.headers.get("Authorization", "")
+    if header:
+        return "token:" + hashlib.sha256(header.encode()).hexdigest()[:32]
+    return "ip:" + (request.remote_addr or "")
+
+
 def surface_of_request() -> Api | None:
     """The surface whose URL prefix the current path starts with (the longest)."""
     matches = [api for api in SURFACES if request.path.startswith(api.url_prefix)]
@@ -171,6 +183,9 @@ class Api:
     :param error_schema: the pydantic model of the error body, for the OpenAPI document.
     :param around: ``(operation, run) -> Response`` around each call (``run`` answers it,
         errors included), e.g. idempotency by request id.
+    :param rate_limit: limit every route of the surface to ``API_RATE_LIMIT`` per API token
+        (per client address without one), one budget for the whole surface; over it, a 429
+        in the surface's error shape with ``Retry-After``. On unless a surface says otherwise.
     """
 
     def __init__(
@@ -187,6 +202,7 @@ class Api:
         token_kind: TokenKind | None = None,
         error_schema: type[BaseModel] | None = None,
         around: Callable[[Operation, Callable[[], Response]], Response] | None = None,
+        rate_limit: bool = True,
     ):
         self.blueprint = Blueprint(name, import_name, url_prefix=url_prefix)
         self.url_prefix = url_prefix
@@ -200,6 +216,13 @@ class Api:
         #: Wraps every authenticated call, e.g. to replay idempotent requests.
         self.around = around
         self.operations: list[Operation] = []
+        self.rate_limit = rate_limit
+        if rate_limit:
+            limiter.shared_limit(
+                lambda: current_app.config["API_RATE_LIMIT"],
+                scope=f"api:{name}",
+                key_func=token_rate_key,
+            )(self.blueprint)
         csrf.exempt(self.blueprint)
         self.blueprint.register_error_handler(ApiError, self._api_error)
         self.blueprint.register_error_handler(HTTPException, self._http_error)
