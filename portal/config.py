@@ -71,6 +71,12 @@ def load_config() -> dict:
         # Huey: SQLite file beside the database by default, Redis when REDIS_URL is set.
         "QUEUE_IMMEDIATE": _bool(env.get("QUEUE_IMMEDIATE"), False),
         "QUEUE_SQLITE_PATH": env.get("QUEUE_SQLITE_PATH", str(INSTANCE_DIR / "queue.sqlite3")),
+        # Recovery of what a dead worker took (the sweeper, every minute and `flask sweep`):
+        # a queued row whose task has not run after the grace is queued again; a claimed
+        # one (an e-mail being sent, an invoice being charged) is its worker's for the lease,
+        # which must exceed the longest live attempt (SMTP times out after 30 s a step).
+        "TASK_GRACE_SECONDS": int(env.get("TASK_GRACE_SECONDS", "300")),
+        "TASK_LEASE_SECONDS": int(env.get("TASK_LEASE_SECONDS", "300")),
         # Flask-Limiter: memory by default, Redis when REDIS_URL is set.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),

@@ -24,6 +24,7 @@ class OutboxStatus(enum.StrEnum):
     """Delivery state of an e-mail."""
 
     QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker, Message-ID committed, being handed to SMTP
     SENT = "sent"
     FAILED = "failed"  # gave up after the last retry
 
@@ -68,6 +69,12 @@ class OutboxEmail(IdMixin, PublicIdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When it was handed to the SMTP server.
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: When the current (or last) delivery attempt claimed it.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Until when the row belongs to the task that last touched it: the lease of a sending
+    #: claim, or after a failed attempt the time its queued retry is due. The sweeper
+    #: re-enqueues a queued or sending row past it (NULL: ``created_at`` plus the grace).
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (sa.Index("ix_email_outbox_status_created", "status", "created_at"),)
 

@@ -75,6 +75,51 @@ class Job(IdMixin, PublicIdMixin, TimestampMixin, Base):
         return round(100 * self.progress_done / self.progress_total)
 
 
+class JobStep(Base):
+    """One unit of work a job has counted (e.g. one company of an invoice generation).
+
+    Written in the transaction that does the work and counts it, under the job's row lock,
+    so a step run again (a retry, or a copy the sweeper re-enqueued) counts nothing twice;
+    the sweeper re-enqueues only the steps without a row. Deleted when the job finishes.
+    """
+
+    __tablename__ = "job_steps"
+
+    #: The job.
+    job_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Which unit (a tenant id, "report").
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    #: When it was done.
+    done_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TaskClaim(IdMixin, Base):
+    """A claim committed before a side effect that must not be repeated blindly.
+
+    Charging an invoice cannot be undone: the claim is committed before the provider is
+    called and deleted in the transaction that records the outcome. A claim found past its
+    lease means a worker died in between, and nobody knows whether the provider acted: it
+    is reported (``reported_at``) for someone to check, never retried automatically.
+    """
+
+    __tablename__ = "task_claims"
+
+    #: What kind of side effect ("collection").
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    #: Which one (the invoice id).
+    key: Mapped[str] = mapped_column(sa.String(100))
+    #: When it was claimed.
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Until when the claiming worker is presumed alive.
+    lease_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: When the sweeper reported it as unresolved (once).
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("kind", "key"),)
+
+
 class IdempotencyRecord(IdMixin, Base):
     """A request seen under an idempotency key and its stored response.
 

@@ -59,6 +59,26 @@ class FlaskHuey(Huey):
 
         return decorator
 
+    def app_periodic_task(self, validate_datetime: Any, **task_options: Any):
+        """Declare a periodic task (run by consumers started with ``--periodic``) that runs
+        inside the bound app's context."""
+
+        def decorator(func):
+            @functools.wraps(func)
+            def run_in_app(*args: Any, **kwargs: Any) -> Any:
+                from flask import has_app_context
+
+                if has_app_context():
+                    return func(*args, **kwargs)
+                if self.flask_app is None:
+                    raise RuntimeError("queue used before init_app")
+                with self.flask_app.app_context():
+                    return func(*args, **kwargs)
+
+            return self.periodic_task(validate_datetime, **task_options)(run_in_app)
+
+        return decorator
+
 
 def each_in_own_session(
     engine: Any,

@@ -31,7 +31,9 @@ from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.services import record_movement
 from portal.notifications.outbox import queue_email
 from portal.ops.after_commit import after_commit_batch
+from portal.ops.models import TaskClaim
 from portal.ops.queue import each_in_own_session
+from portal.ops.sweeper import SweepWindow, register_sweep
 from portal.payments.methods import default_method
 from portal.payments.models import Payment, PaymentStatus
 from portal.payments.providers import ProviderError, UnknownProvider, get_provider
@@ -258,18 +260,77 @@ def collect_due_invoices(session: Session, now: dt.datetime | None = None) -> in
 # -- the queue ----------------------------------------------------------------------------
 
 
+#: Kind of the claim (``task_claims``) a collection commits before the provider charges.
+COLLECTION = "collection"
+#: Invoices finalized longer ago than this are not collected by the sweeper.
+SWEEP_HORIZON = dt.timedelta(days=3)
+
+
+def _claim_of(session: Session, invoice_id: int) -> TaskClaim | None:
+    return session.scalars(
+        sa.select(TaskClaim).where(TaskClaim.kind == COLLECTION, TaskClaim.key == str(invoice_id))
+    ).first()
+
+
+def _release_claim(session: Session, invoice_id: int) -> None:
+    session.execute(
+        sa.delete(TaskClaim).where(TaskClaim.kind == COLLECTION, TaskClaim.key == str(invoice_id))
+    )
+
+
 def collect_new_invoice(session: Session, invoice_id: int) -> str:
     """Charge a newly finalized invoice when its company collects automatically; commits.
 
-    Safe to repeat: an invoice with an attempt already made is skipped.
+    Safe to repeat: an invoice with an attempt already made is skipped. A charge cannot be
+    taken back, so a claim is committed before the provider is called and deleted with the
+    payment that records its outcome. A worker that dies in between leaves the claim: the
+    task then answers "unresolved" instead of charging again, and the sweeper reports the
+    invoice for someone to check at the provider.
     """
     invoice = session.get(Invoice, invoice_id)
-    if invoice is not None:
-        lock(session, invoice)
-    if invoice is None or invoice.attempt_count or not should_collect(session, invoice):
+    if invoice is None:
         return "skipped"
-    payment = collect_invoice(session, invoice)
-    session.commit()
+    lock(session, invoice)
+    if (
+        invoice.attempt_count
+        or not invoice.status.is_open
+        or invoice.amount_open_minor <= 0
+        or not should_collect(session, invoice)
+    ):
+        session.rollback()
+        return "skipped"
+    claim = _claim_of(session, invoice_id)
+    if claim is not None:
+        session.rollback()
+        return "in_progress" if claim.lease_until > utcnow() else "unresolved"
+    lease = dt.timedelta(seconds=int(current_app.config.get("TASK_LEASE_SECONDS", 300)))
+    session.add(TaskClaim(kind=COLLECTION, key=str(invoice_id), lease_until=utcnow() + lease))
+    session.commit()  # the claim is durable before the provider is asked to charge
+    try:
+        invoice = lock(session, session.get(Invoice, invoice_id))
+    except Exception:  # nothing was charged yet
+        session.rollback()
+        _release_claim(session, invoice_id)
+        session.commit()
+        raise
+    try:
+        # Re-checked in the lock: another path (dunning, "pay now") may have charged it.
+        payment = None if invoice.attempt_count else collect_invoice(session, invoice)
+        _release_claim(session, invoice_id)
+        session.commit()
+    except ProviderError:  # the provider refused: nothing charged, the queue retries
+        session.rollback()
+        _release_claim(session, invoice_id)
+        session.commit()
+        raise
+    except Exception:
+        session.rollback()
+        log.error(
+            "collection of invoice %s failed once the provider was called; the claim stays "
+            "(whether it charged is unknown) and the invoice is not charged again",
+            invoice_id,
+        )
+        raise
     return str(payment.status) if payment else "none"
 
 
@@ -307,6 +368,72 @@ def collect_due_invoices_task() -> int:
             return collect_due_invoices(session)
     with queue.flask_app.app_context(), Session(db.engine) as session:
         return collect_due_invoices(session)
+
+
+def _sweepable(session: Session, invoice: Invoice) -> bool:
+    """Whether a collection queued now would charge (not merely find nothing to do)."""
+    if not should_collect(session, invoice):
+        return False
+    method = default_method(session, session.get(Tenant, invoice.tenant_id))
+    if method is None:
+        return True  # counts as a failed attempt, which starts dunning
+    try:
+        get_provider(method.provider)
+    except UnknownProvider:
+        return False
+    return True
+
+
+def sweep_collections(session: Session, window: SweepWindow) -> int:
+    """Queue again the collection of invoices whose task was lost; returns how many.
+
+    Such an invoice is open, finalized more than the grace ago (and at most
+    ``SWEEP_HORIZON`` ago), and shows no trace of a collection: no attempt, no dunning date,
+    no payment, no claim. An expired claim is reported once (logged as an error) and left.
+    """
+    for claim in session.scalars(
+        sa.select(TaskClaim).where(
+            TaskClaim.kind == COLLECTION,
+            TaskClaim.lease_until < window.now,
+            TaskClaim.reported_at.is_(None),
+        )
+    ):
+        log.error(
+            "invoice %s: the worker charging it stopped after claiming it (at %s); check at "
+            "the provider whether it was charged, then delete task claim %s",
+            claim.key,
+            claim.claimed_at.isoformat(),
+            claim.id,
+        )
+        claim.reported_at = window.now
+    session.commit()
+    claimed = sa.select(TaskClaim.id).where(
+        TaskClaim.kind == COLLECTION, TaskClaim.key == sa.cast(Invoice.id, sa.String)
+    )
+    paid = sa.select(Payment.id).where(Payment.invoice_id == Invoice.id)
+    candidates = session.scalars(
+        sa.select(Invoice)
+        .where(
+            Invoice.status.in_([InvoiceStatus.FINALIZED, InvoiceStatus.SENT]),
+            Invoice.attempt_count == 0,
+            Invoice.next_attempt_at.is_(None),
+            Invoice.finalized_at < window.queued_before,
+            Invoice.finalized_at >= window.now - SWEEP_HORIZON,
+            Invoice.amount_due_minor > Invoice.amount_paid_minor + Invoice.amount_credited_minor,
+            ~paid.exists(),
+            ~claimed.exists(),
+        )
+        .order_by(Invoice.id)
+        .limit(window.limit)
+    ).all()
+    invoice_ids = [invoice.id for invoice in candidates if _sweepable(session, invoice)]
+    session.rollback()
+    for invoice_id in invoice_ids:
+        collect_invoice_task(invoice_id)
+    return len(invoice_ids)
+
+
+register_sweep("collection", sweep_collections)
 
 
 def _enqueue_collection(invoice_ids: list[int]) -> None:
