@@ -7,8 +7,11 @@ document is generated, never written by hand. Each surface serves its document a
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, render_template, request
@@ -31,13 +34,54 @@ _ERROR_TEXT = {
 }
 
 
+@dataclass
+class DocExtras:
+    """What a surface adds to its generated document beyond the declared operations.
+
+    :param description: ``info.description`` instead of the tenant surface's text.
+    :param headers: request header parameters of every operation (instead of the tenant
+        surface's ``X-Request-Id``).
+    :param path_params: path parameter name -> ``(schema, description)``.
+    :param errors: status -> description of errors every operation can answer (e.g. a
+        malformed header, an over-long URL); they also describe those statuses elsewhere.
+    :param response_headers: headers of every response, by name (OpenAPI header objects).
+    :param status_headers: status -> headers of that answer (e.g. ``Retry-After`` on 429).
+    :param bodies: operation id -> the model of a body its view reads itself (e.g. with
+        more than one media type, listed in the model's ``media_types``).
+    :param customize: ``(operation, entry)`` may complete an operation's entry in place
+        (after the headers above are in).
+    """
+
+    description: str | None = None
+    headers: list[dict[str, Any]] | None = None
+    path_params: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+    response_headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status_headers: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    bodies: dict[str, type] = field(default_factory=dict)
+    customize: Callable[[Operation, dict[str, Any]], None] | None = None
+
+
+#: Extras by blueprint name (register_docs); a surface without any gets none.
+_EXTRAS: dict[str, DocExtras] = {}
+
+
+def json_params(model: type | None) -> dict[str, Any]:
+    """Query parameters of ``model`` whose value is JSON: name -> the model of that JSON.
+
+    A query model lists them in a ``json_params`` class variable; the document describes
+    them with ``content: application/json`` and the model's schema.
+    """
+    return dict(getattr(model, "json_params", None) or {})
+
+
 def openapi_path(rule: str) -> str:
     return _PATH_PARAM.sub(r"{\1}", rule)
 
 
-def _error_response(status: int, error_ref: dict[str, Any]) -> dict[str, Any]:
+def _error_response(status: int, error_ref: dict[str, Any], extras: DocExtras) -> dict[str, Any]:
     return {
-        "description": _ERROR_TEXT.get(status, "Error"),
+        "description": extras.errors.get(status) or _ERROR_TEXT.get(status, "Error"),
         "content": {"application/json": {"schema": error_ref}},
     }
 
@@ -45,26 +89,31 @@ def _error_response(status: int, error_ref: dict[str, Any]) -> dict[str, Any]:
 def build_spec(api: Api, server_url: str = "/") -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``api``."""
     error_model = api.error_schema or HTTPValidationError
+    extras = _EXTRAS.get(api.blueprint.name) or DocExtras()
     inputs: list[tuple[Any, str]] = [(error_model, "serialization")]
     for op in api.operations:
-        if op.body is not None:
-            inputs.append((op.body, "validation"))
+        body = op.body or extras.bodies.get(op.operation_id)
+        if body is not None:
+            inputs.append((body, "validation"))
         if op.response is not None:
             inputs.append((op.response, "serialization"))
-    keys, schema = models_json_schema(inputs, ref_template=_REF)
+        for model in json_params(op.query).values():
+            inputs.append((model, "validation"))
+    keys, schema = models_json_schema(list(dict.fromkeys(inputs)), ref_template=_REF)
     components = schema.get("$defs", {})
 
     paths: dict[str, dict[str, Any]] = {}
     for op in api.operations:
         path = api.url_prefix + openapi_path(op.path)
-        entry = _operation(op, keys, keys[(error_model, "serialization")], api)
+        entry = _operation(op, keys, keys[(error_model, "serialization")], api, extras)
         paths.setdefault(path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
         "info": {
             "title": api.title,
             "version": "1.0.0",
-            "description": (
+            "description": extras.description
+            or (
                 "Every answer is `{data, meta}` (lists: `{data, pagination, meta}`); errors are "
                 "`{detail: [{loc, msg, type}]}`. Amounts are integers in the currency's minor "
                 "unit (`*_minor`, e.g. cents; yen have none); quantities, prices and rates are "
@@ -90,13 +139,15 @@ def build_spec(api: Api, server_url: str = "/") -> dict[str, Any]:
     }
 
 
-def _operation(op: Operation, keys: dict, error_ref: dict, api: Api) -> dict[str, Any]:
+def _operation(
+    op: Operation, keys: dict, error_ref: dict, api: Api, extras: DocExtras
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
         "description": op.description,
         "tags": op.tags,
-        "parameters": _parameters(op),
+        "parameters": _parameters(op, keys, extras),
         "responses": {},
     }
     if op.scope is None:
@@ -104,10 +155,13 @@ def _operation(op: Operation, keys: dict, error_ref: dict, api: Api) -> dict[str
     else:
         entry["security"] = [{"bearerAuth": []}]
         entry["x-required-scope"] = f"{api.area}:{op.scope}"
-    if op.body is not None:
+    body = op.body or extras.bodies.get(op.operation_id)
+    if body is not None:
+        body_schema = keys[(body, "validation")]
+        media_types = getattr(body, "media_types", None) or ("application/json",)
         entry["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": keys[(op.body, "validation")]}},
+            "content": {media: {"schema": body_schema} for media in media_types},
         }
     responses = entry["responses"]
     if op.files:
@@ -125,29 +179,56 @@ def _operation(op: Operation, keys: dict, error_ref: dict, api: Api) -> dict[str
         }
     if op.redirects:
         responses["302"] = {"description": "Redirect to the pre-generated document."}
-    statuses = set(op.errors)
+    statuses = set(op.errors) | set(extras.errors)
     if op.scope is not None:
-        statuses |= {401, 403, 429}
-    if op.query or op.body or op.scope is not None or op.path_params or "<" in op.path:
+        statuses |= {401, 403}
+    if op.scope is not None or getattr(api, "rate_limit", False):
+        statuses.add(429)
+    if op.query or body or op.scope is not None or op.path_params or "<" in op.path:
         statuses.add(422)
     for status in sorted(statuses):
         sent = api.error_status(status)
-        responses[str(sent)] = _error_response(status, error_ref)
+        if str(sent) not in responses or status in extras.errors:
+            responses[str(sent)] = _error_response(status, error_ref, extras)
+    for status, response in responses.items():
+        headers = {**extras.response_headers, **extras.status_headers.get(int(status), {})}
+        if headers:
+            response["headers"] = {**headers, **response.get("headers", {})}
+    if extras.customize is not None:
+        extras.customize(op, entry)
     return entry
 
 
-def _parameters(op: Operation) -> list[dict[str, Any]]:
+def _parameters(op: Operation, keys: dict, extras: DocExtras) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     for name in _PATH_PARAM.findall(op.path):
-        params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+        schema, description = extras.path_params.get(name, ({"type": "string"}, ""))
+        param = {"name": name, "in": "path", "required": True, "schema": schema}
+        if description:
+            param["description"] = description
+        params.append(param)
     if op.query is not None:
         schema = op.query.model_json_schema(ref_template=_REF)
         required = set(schema.get("required", []))
+        as_json = json_params(op.query)
         for name, prop in schema.get("properties", {}).items():
-            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            param = {"name": name, "in": "query", "required": name in required}
+            if name in as_json:
+                media: dict[str, Any] = {"schema": keys[(as_json[name], "validation")]}
+                if prop.get("examples"):
+                    media["examples"] = {
+                        f"example{number}": {"value": value}
+                        for number, value in enumerate(prop["examples"], 1)
+                    }
+                param["content"] = {"application/json": media}
+            else:
+                param["schema"] = prop
             if "description" in prop:
                 param["description"] = prop["description"]
             params.append(param)
+    if extras.headers is not None:
+        params.extend(copy.deepcopy(extras.headers))
+        return params
     params.append(
         {
             "name": "X-Request-Id",
@@ -160,8 +241,10 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
     return params
 
 
-def register_docs(api: Api) -> None:
+def register_docs(api: Api, extras: DocExtras | None = None) -> None:
     """Serve ``openapi.json`` and the docs page of ``api`` on its blueprint."""
+    if extras is not None:
+        _EXTRAS[api.blueprint.name] = extras
 
     def spec_json() -> Response:
         spec = build_spec(api, server_url=request.host_url.rstrip("/"))
@@ -188,12 +271,17 @@ def _readable(spec: dict[str, Any]) -> list[dict[str, Any]]:
             success = [
                 (status, r) for status, r in op["responses"].items() if status.startswith("2")
             ][0]
+            # A parameter given as JSON content shows the schema of that content.
+            parameters = [
+                param if "schema" in param else {**param, "schema": _content_schema(param)}
+                for param in op["parameters"]
+            ]
             rows.append(
                 {
                     "method": method.upper(),
                     "path": path,
                     "anchor": op["operationId"],
-                    "op": op,
+                    "op": {**op, "parameters": parameters},
                     "body": body,
                     "success_status": success[0],
                     "success": success[1],
@@ -201,6 +289,10 @@ def _readable(spec: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _content_schema(param: dict[str, Any]) -> dict[str, Any]:
+    return next(iter(param.get("content", {}).values()), {}).get("schema", {})
 
 
 def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:

@@ -11,39 +11,40 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, jsonify, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from pydantic import ValidationError
 
 from portal.api.console.idempotency import idempotent
 from portal.api.console.jsonpatch import PatchError, apply_patch
-from portal.api.console.query import (
-    Field,
-    QueryError,
-    filter_condition,
-    parse_json_array,
-    project,
-    select_paths,
-    sort_order,
-)
+from portal.api.console.query import Field, QueryError, QueryLanguage, project
 from portal.api.console.schemas import (
+    NULLABLE_SETTINGS,
     ActionResponse,
-    CollectionQuery,
-    CollectionResponse,
     CompanyBillingSettingsResource,
     ConsoleErrorResponse,
     DeletedResource,
     GenerateQuery,
-    InvoiceCollectionQuery,
+    InvoiceAnswer,
+    InvoiceCollection,
     InvoiceResource,
     JobResource,
     PaidStateQuery,
+    PdfDownloadQuery,
     PdfLink,
     ReportQuery,
     ResourceResponse,
-    SelectQuery,
+    SettingsAnswer,
+    SettingsCollection,
+    SettingsPatch,
+    collection_query,
+    patch_problems,
+    select_query,
 )
 from portal.api.core import (
     Api,
@@ -56,7 +57,7 @@ from portal.api.core import (
     request_json,
     unstorable_text,
 )
-from portal.api.openapi import register_docs
+from portal.api.openapi import DocExtras, register_docs
 from portal.catalog.models import CompanyBillingSettings
 from portal.db import parse_public_id
 from portal.extensions import db
@@ -66,6 +67,18 @@ from portal.ops.models import Job, JobStatus
 from portal.tenancy.models import Tenant, TokenKind
 
 PREFIX = "/api/v1/organizations/companies"
+#: Longest request target (path and query string as sent, percent-encoded) answered; longer
+#: is a 400 in the error shape (type uri_too_long). It stays below the request-line limit of
+#: the server in front (gunicorn's limit_request_line, 4094 bytes by default, counts the
+#: method and protocol too), so a request that server lets through gets this JSON answer, not
+#: its HTML 414.
+MAX_REQUEST_TARGET = 4000
+#: A request id: a UUID (RFC 9562 text form).
+REQUEST_ID_PATTERN = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+#: An X-Client-Version the server accepts (and echoes), e.g. 3.6.1.
+CLIENT_VERSION_PATTERN = r"^[0-9A-Za-z.+-]{1,40}$"
 
 
 def _meta(**extra: Any) -> dict[str, Any]:
@@ -97,7 +110,7 @@ def console_status(status: int) -> int:
 
 
 def console_envelope(data: Any, status: int = 200, **top: Any) -> Response:
-    body = {"data": _jsonable(data), **top}
+    body = {"data": _wire(_jsonable(data)), **_wire(top)}
     body.setdefault("meta", _meta())
     response = jsonify(body)
     response.status_code = status
@@ -120,11 +133,71 @@ api = Api(
 bp = api.blueprint
 
 
+@bp.before_request
+def _check_request() -> None:
+    """What every operation refuses (400) before anything else: a request target longer than
+    MAX_REQUEST_TARGET, an X-Request-id that is not a UUID and a malformed X-Client-Version.
+    The correlation id is the request id when it is a UUID."""
+    sent = request.headers.get("X-Request-id")
+    valid = sent is not None and re.fullmatch(REQUEST_ID_PATTERN, sent) is not None
+    g.api_request_id = str(uuid.UUID(sent)) if valid else str(uuid.uuid4())  # type: ignore[arg-type]
+    if _target_length() > MAX_REQUEST_TARGET:
+        raise ApiError(
+            400,
+            [
+                error_entry(
+                    [],
+                    f"The URL is longer than {MAX_REQUEST_TARGET} bytes; shorten filter, sort "
+                    "or select.",
+                    "uri_too_long",
+                )
+            ],
+        )
+    if sent is not None and not valid:
+        raise ApiError(
+            400,
+            [
+                error_entry(
+                    ["header", "X-Request-id"],
+                    "X-Request-id must be a UUID, e.g. ba547d14-c556-42bb-b85c-eeeb16e2f5e7.",
+                    "invalid_request_id",
+                )
+            ],
+        )
+    version = request.headers.get("X-Client-Version")
+    if version is not None and not re.fullmatch(CLIENT_VERSION_PATTERN, version):
+        raise ApiError(
+            400,
+            [
+                error_entry(
+                    ["header", "X-Client-Version"],
+                    "X-Client-Version must be 1 to 40 of A-Z a-z 0-9 . + -, e.g. 3.6.1.",
+                    "invalid_client_version",
+                )
+            ],
+        )
+
+
+def _target_length() -> int:
+    """Bytes of the request target as sent (path and query string, still percent-encoded)."""
+    environ = request.environ
+    query = environ.get("QUERY_STRING", "")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")  # gunicorn, werkzeug
+    if raw:
+        length = len(raw.encode("latin-1", "replace"))
+        if "?" in raw:
+            return length
+    else:
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        length = len(quote_from_bytes(path.encode("latin-1", "replace"), safe="/"))
+    return length + (len(query) + 1 if query else 0)
+
+
 @bp.after_request
 def _echo_headers(response: Response) -> Response:
-    """X-Client-Version is accepted and echoed; the correlation id is always sent."""
+    """X-Client-Version is echoed; the correlation id is always sent."""
     version = request.headers.get("X-Client-Version")
-    if version and re.fullmatch(r"[0-9A-Za-z.+-]{1,40}", version):
+    if version and re.fullmatch(CLIENT_VERSION_PATTERN, version):
         response.headers["X-Client-Version"] = version
     response.headers["X-Correlation-Id"] = request_id()
     return response
@@ -143,7 +216,13 @@ def _actor():
 
 
 def _query_error(exc: QueryError) -> ApiError:
-    return ApiError(400, [error_entry(["query", exc.param], exc.message, "invalid_query")])
+    return ApiError(
+        400,
+        [
+            error_entry(["query", exc.param, *loc], message, type_)
+            for loc, message, type_ in exc.entries
+        ],
+    )
 
 
 def _by_uid(model: type, value: str, loc: str, what: str):
@@ -210,6 +289,29 @@ def _settings_fields() -> dict[str, Field]:
     return fields
 
 
+SETTINGS = QueryLanguage("Settings", _settings_fields(), CompanyBillingSettingsResource)
+_SETTINGS_SELECT = [{"propertyPath": "/companyName"}, {"propertyPath": "/billingDay"}]
+SettingsCollectionQuery = collection_query(
+    "SettingsCollectionQuery",
+    SETTINGS,
+    {
+        "filter": [
+            {"property": "/autoSend", "operation": "equals", "value": True},
+            {
+                "operation": "or",
+                "items": [
+                    {"property": "/billingDay", "operation": "greaterThan", "value": 14},
+                    {"property": "/companyName", "operation": "contains", "value": "gmbh"},
+                ],
+            },
+        ],
+        "sort": [{"property": "/companyName", "direction": "ascending"}],
+        "select": _SETTINGS_SELECT,
+    },
+)
+SettingsSelectQuery = select_query("SettingsSelectQuery", SETTINGS, _SETTINGS_SELECT)
+
+
 def _settings_resource(tenant: Tenant, settings: CompanyBillingSettings | None) -> dict:
     from portal.admin.services import settings_dict
 
@@ -231,20 +333,19 @@ def _settings_of(tenant: Tenant) -> CompanyBillingSettings | None:
     "GET",
     "/billing/settings/",
     "Get Company Billing Settings",
-    query=CollectionQuery,
-    response=CollectionResponse[CompanyBillingSettingsResource],
+    query=SettingsCollectionQuery,
+    response=SettingsCollection,
     tags=["Billing settings"],
 )
-def get_all_settings(query: CollectionQuery):
+def get_all_settings(query):
     """Billing settings of every company, with filter, sort, select, limit and offset."""
-    fields = _settings_fields()
     base = sa.select(Tenant, CompanyBillingSettings).outerjoin(
         CompanyBillingSettings, CompanyBillingSettings.tenant_id == Tenant.id
     )
     return _collection(
         query,
         base,
-        fields,
+        SETTINGS,
         default_order=[Tenant.name.asc(), Tenant.id.asc()],
         tie_breaker=Tenant.id.asc(),
         resource=lambda row: _settings_resource(row[0], row[1]),
@@ -255,31 +356,33 @@ def get_all_settings(query: CollectionQuery):
     "GET",
     "/<companyUid>/billing/settings/",
     "Get Billing Settings of Company",
-    query=SelectQuery,
-    response=ResourceResponse[CompanyBillingSettingsResource],
+    query=SettingsSelectQuery,
+    response=SettingsAnswer,
     tags=["Billing settings"],
     errors=(404,),
 )
-def get_settings(companyUid: str, query: SelectQuery):
+def get_settings(companyUid: str, query):
     """Billing settings of one company (defaults when it has never been configured)."""
     tenant = _company(companyUid)
-    return _one(_settings_resource(tenant, _settings_of(tenant)), query.select)
+    return _one(_settings_resource(tenant, _settings_of(tenant)), query.select, SETTINGS)
 
 
 @api.operation(
     "PATCH",
     "/<companyUid>/billing/settings/",
     "Modify Billing Settings of Company",
-    query=SelectQuery,
-    response=ResourceResponse[CompanyBillingSettingsResource],
+    query=SettingsSelectQuery,
+    response=SettingsAnswer,
     scope="write",
     tags=["Billing settings"],
     errors=(404, 409),
 )
-def patch_settings(companyUid: str, query: SelectQuery):
+def patch_settings(companyUid: str, query):
     """Change settings with an RFC 6902 JSON Patch array (add, replace, test, remove, move,
-    copy). All or nothing: a failing ``test``, an unknown or read-only path, or an invalid
-    value changes nothing. Removing a nullable setting clears it; others cannot be removed.
+    copy), as application/json or application/json-patch+json. All or nothing: a failing
+    ``test`` is a 409; an operation the SettingsPatch schema does not allow (an unknown or
+    read-only path, a value the setting does not take) is a 400; neither changes anything.
+    ``remove`` clears a setting that may be empty (paymentTermsDays, notes).
     """
     from portal.admin.services import SettingsInvalid, update_company_settings
 
@@ -291,6 +394,7 @@ def patch_settings(companyUid: str, query: SelectQuery):
         raise ApiError(
             400, [error_entry(["body"], "Send a JSON Patch array as JSON.", "invalid_body")]
         )
+    patch = _checked_patch(patch)
     try:
         patched = apply_patch(current, patch)
     except PatchError as exc:
@@ -310,7 +414,26 @@ def patch_settings(companyUid: str, query: SelectQuery):
             ],
         ) from None
     db.session.commit()
-    return _one(_settings_resource(tenant, _settings_of(tenant)), query.select)
+    return _one(_settings_resource(tenant, _settings_of(tenant)), query.select, SETTINGS)
+
+
+def _checked_patch(patch: Any) -> list[dict]:
+    """The patch as SettingsPatch reads it (400 at the operation when it does not allow it;
+    ``7.0`` is the integer 7), with each ``remove`` of a setting that may be empty as the
+    ``replace`` with null it means."""
+    try:
+        checked = SettingsPatch.model_validate(patch, strict=True).model_dump(by_alias=True)
+    except ValidationError as exc:
+        raise ApiError(
+            400,
+            [error_entry(["body", *loc], msg, type_) for loc, msg, type_ in patch_problems(exc)],
+        ) from None
+    return [
+        {"op": "replace", "path": item["path"], "value": None}
+        if item["op"] == "remove" and item["path"][1:] in NULLABLE_SETTINGS
+        else item
+        for item in checked
+    ]
 
 
 def _patch_location(patch: Any, loc: list) -> list:
@@ -424,17 +547,41 @@ def _invoice_resource(invoice: Invoice, tenant: Tenant) -> dict:
     }
 
 
-def _date_range(query: InvoiceCollectionQuery) -> sa.ColumnElement[bool]:
+INVOICES = QueryLanguage("Invoice", _invoice_fields(), InvoiceResource)
+_INVOICE_SELECT = [{"propertyPath": "/number"}, {"propertyPath": "/totals/amountDueMinor"}]
+InvoiceCollectionQuery = collection_query(
+    "InvoiceCollectionQuery",
+    INVOICES,
+    {
+        "filter": [
+            {"property": "/status", "operation": "in", "value": ["Finalized", "Sent"]},
+            {"property": "/totals/amountDueMinor", "operation": "greaterThan", "value": 0},
+        ],
+        "sort": [{"property": "/issueDate", "direction": "descending"}],
+        "select": _INVOICE_SELECT,
+    },
+    date_range=True,
+)
+InvoiceSelectQuery = select_query("InvoiceSelectQuery", INVOICES, _INVOICE_SELECT)
+
+
+def a_year_after(day: dt.date) -> dt.date:
+    """The same day a year later (28 February for 29 February); the last date at the end."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        if day.year == dt.date.max.year:
+            return dt.date.max
+        return day.replace(year=day.year + 1, day=28)  # 29 February
+
+
+def _date_range(query) -> sa.ColumnElement[bool]:
     start, end = query.fromDate, query.toDate
     if start > end:
         raise ApiError(
             400, [error_entry(["query", "toDate"], "toDate is before fromDate.", "invalid_range")]
         )
-    try:
-        limit = start.replace(year=start.year + 1)
-    except ValueError:  # 29 February
-        limit = start.replace(year=start.year + 1, day=28)
-    if end > limit:
+    if end > a_year_after(start):
         raise ApiError(
             400,
             [error_entry(["query", "toDate"], "The range is at most one year.", "range_too_long")],
@@ -442,7 +589,7 @@ def _date_range(query: InvoiceCollectionQuery) -> sa.ColumnElement[bool]:
     return _RANGE_DAY.between(start, end)
 
 
-def _invoices(query: InvoiceCollectionQuery, tenant: Tenant | None):
+def _invoices(query, tenant: Tenant | None):
     base = sa.select(Invoice, Tenant).join(Tenant, Tenant.id == Invoice.tenant_id)
     base = base.where(_date_range(query))
     if tenant is not None:
@@ -450,7 +597,7 @@ def _invoices(query: InvoiceCollectionQuery, tenant: Tenant | None):
     return _collection(
         query,
         base,
-        _invoice_fields(),
+        INVOICES,
         default_order=[_RANGE_DAY.desc(), Invoice.id.desc()],
         tie_breaker=Invoice.id.desc(),
         resource=lambda row: _invoice_resource(row[0], row[1]),
@@ -462,10 +609,10 @@ def _invoices(query: InvoiceCollectionQuery, tenant: Tenant | None):
     "/billing/invoices/",
     "Get All Company Invoices",
     query=InvoiceCollectionQuery,
-    response=CollectionResponse[InvoiceResource],
+    response=InvoiceCollection,
     tags=["Invoices"],
 )
-def get_all_invoices(query: InvoiceCollectionQuery):
+def get_all_invoices(query):
     """Invoices of every company in a date range of at most one year (issue date; drafts by
     their period start), with filter, sort, select, limit (1-500) and offset."""
     return _invoices(query, None)
@@ -476,11 +623,11 @@ def get_all_invoices(query: InvoiceCollectionQuery):
     "/<companyUid>/billing/invoices",
     "Get All Invoices for Company",
     query=InvoiceCollectionQuery,
-    response=CollectionResponse[InvoiceResource],
+    response=InvoiceCollection,
     tags=["Invoices"],
     errors=(404,),
 )
-def get_company_invoices(companyUid: str, query: InvoiceCollectionQuery):
+def get_company_invoices(companyUid: str, query):
     """One company's invoices in a date range of at most one year."""
     return _invoices(query, _company(companyUid))
 
@@ -489,15 +636,16 @@ def get_company_invoices(companyUid: str, query: InvoiceCollectionQuery):
     "GET",
     "/billing/invoices/<invoiceUid>",
     "Get Invoice",
-    query=SelectQuery,
-    response=ResourceResponse[InvoiceResource],
+    query=InvoiceSelectQuery,
+    response=InvoiceAnswer,
     tags=["Invoices"],
     errors=(404,),
 )
-def get_invoice(invoiceUid: str, query: SelectQuery):
+def get_invoice(invoiceUid: str, query):
     """One invoice of any company."""
     invoice = _invoice(invoiceUid)
-    return _one(_invoice_resource(invoice, db.session.get(Tenant, invoice.tenant_id)), query.select)
+    resource = _invoice_resource(invoice, db.session.get(Tenant, invoice.tenant_id))
+    return _one(resource, query.select, INVOICES)
 
 
 @api.operation(
@@ -555,17 +703,18 @@ def invoice_pdf_link(invoiceUid: str):
     "/billing/invoices/<invoiceUid>/pdf/download",
     "Download Invoice PDF File",
     files=("application/pdf",),
+    query=PdfDownloadQuery,
     scope=None,
     tags=["Invoices"],
     errors=(404,),
 )
-def invoice_pdf_download(invoiceUid: str):
+def invoice_pdf_download(invoiceUid: str, query: PdfDownloadQuery):
     """The PDF behind a link from "Download Invoice"; an expired or altered link is 404."""
     from portal.api.billing.views import _file
     from portal.documents.formats import render_document
 
     try:
-        signed = _pdf_signer().loads(request.args.get("t", ""), max_age=PDF_LINK_SECONDS)
+        signed = _pdf_signer().loads(query.t or "", max_age=PDF_LINK_SECONDS)
     except (BadSignature, SignatureExpired):
         signed = None
     if signed is None or signed != str(parse_public_id(invoiceUid) or ""):
@@ -774,12 +923,14 @@ def _refuse_bad_query_json(**params: str | None) -> None:
                 ) from None
 
 
-def _collection(query, base, fields, *, default_order, tie_breaker, resource) -> Response:
+def _collection(
+    query, base, language: QueryLanguage, *, default_order, tie_breaker, resource
+) -> Response:
     _refuse_bad_query_json(filter=query.filter, sort=query.sort, select=query.select)
     try:
-        condition = filter_condition(parse_json_array(query.filter, "filter"), fields)
-        order = sort_order(parse_json_array(query.sort, "sort"), fields)
-        paths = select_paths(parse_json_array(query.select, "select"))
+        condition = language.condition(query.filter)
+        order = language.order(query.sort)
+        paths = language.paths(query.select)
     except QueryError as exc:
         raise _query_error(exc) from None
     if condition is not None:
@@ -800,10 +951,10 @@ def _collection(query, base, fields, *, default_order, tie_breaker, resource) ->
     )
 
 
-def _one(resource: dict, select: str | None) -> Response:
+def _one(resource: dict, select: str | None, language: QueryLanguage) -> Response:
     _refuse_bad_query_json(select=select)
     try:
-        data = project(_jsonable_dict(resource), select_paths(parse_json_array(select, "select")))
+        data = project(_jsonable_dict(resource), language.paths(select))
     except QueryError as exc:
         raise _query_error(exc) from None
     return console_envelope(data)
@@ -814,16 +965,206 @@ def _action(data: Any) -> Response:
 
 
 def _jsonable_dict(resource: dict) -> dict:
-    """Dates and datetimes as ISO strings, so select and JSON see the same values."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, dt.datetime | dt.date):
-            return value.isoformat()
-        return value
-
-    return convert(resource)
+    """Dates and datetimes as ISO 8601 strings, so select and JSON see the same values."""
+    return _wire(resource)
 
 
-register_docs(api)
+def _wire(value: Any) -> Any:
+    """``value`` with every date as ``YYYY-MM-DD`` and every datetime as RFC 3339 in UTC
+    (``2026-01-31T12:00:00+00:00``), inside dicts and lists too; Flask's JSON would send
+    HTTP dates (``Sat, 31 Jan 2026 12:00:00 GMT``) instead."""
+    if isinstance(value, dict):
+        return {key: _wire(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wire(item) for item in value]
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+# --- the OpenAPI document --------------------------------------------------------------------
+
+_UID = {"type": "string", "format": "uuid"}
+_HEADERS = [
+    {
+        "name": "X-Request-id",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Random UUID for idempotence: a changing operation repeated with the same id "
+            "within 5 minutes answers what the first one answered (X-Idempotent-Replay: "
+            "true) and does nothing again; the same id with another request is a 409. It is "
+            "also the correlation id. Anything but a UUID is a 400."
+        ),
+        "schema": {"type": "string", "format": "uuid", "pattern": REQUEST_ID_PATTERN},
+        "example": "ba547d14-c556-42bb-b85c-eeeb16e2f5e7",
+    },
+    {
+        "name": "X-Client-Version",
+        "in": "header",
+        "required": False,
+        "description": "Version of the API the client supports; echoed. Malformed is a 400.",
+        "schema": {"type": "string", "pattern": CLIENT_VERSION_PATTERN},
+        "example": "3.6.1",
+    },
+]
+_WRITES = ("POST", "PATCH", "PUT", "DELETE")
+
+
+#: Where a response's ids lead (OpenAPI links, so a client or a stateful test can follow).
+_COMPANY_OPERATIONS = (
+    "get_settings",
+    "patch_settings",
+    "get_company_invoices",
+    "generate_invoices",
+    "generate_quota_report",
+)
+_INVOICE_OPERATIONS = (
+    "get_invoice",
+    "delete_invoice",
+    "invoice_pdf_link",
+    "change_paid_state",
+    "send_invoice",
+)
+_JOB_OPERATIONS = ("get_job", "get_job_csv")
+
+
+def _links(targets: tuple[str, ...], name: str, pointer: str) -> dict:
+    return {
+        target: {"operationId": target, "parameters": {name: f"$response.body#{pointer}"}}
+        for target in targets
+    }
+
+
+_LINKS = {
+    "get_all_settings": _links(_COMPANY_OPERATIONS, "companyUid", "/data/0/companyUid"),
+    "get_settings": _links(_COMPANY_OPERATIONS, "companyUid", "/data/companyUid"),
+    "get_all_invoices": _links(_INVOICE_OPERATIONS, "invoiceUid", "/data/0/instanceUid"),
+    "get_company_invoices": _links(_INVOICE_OPERATIONS, "invoiceUid", "/data/0/instanceUid"),
+    "get_invoice": _links(_INVOICE_OPERATIONS, "invoiceUid", "/data/instanceUid"),
+    "generate_invoices": _links(_JOB_OPERATIONS, "jobUid", "/data/jobUid"),
+    "generate_quota_report": _links(_JOB_OPERATIONS, "jobUid", "/data/jobUid"),
+}
+
+
+def _complete_operation(op, entry: dict) -> None:
+    """What the declarations leave out: idempotency (409, replay header, 413 of bodies read
+    to compare them) on changing operations, 200 beside 202 for queued jobs, the links of
+    ids, and the front server's own answer to a request line too long for it."""
+    responses = entry["responses"]
+    error = responses["400"]
+    if op.method in _WRITES:
+        responses["409"] = {
+            **error,
+            "description": (
+                "The state does not allow it (e.g. not a draft, a failed JSON Patch test), or "
+                "the X-Request-id was used for another request within 5 minutes, or its first "
+                "request is still running or failed."
+            ),
+        }
+        responses["413"] = {
+            **error,
+            "description": "The body is larger than MAX_CONTENT_LENGTH (1 MiB by default).",
+        }
+        replay = {
+            "description": "true when this is the stored answer to an earlier request with "
+            "the same X-Request-id.",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
+        for status, response in responses.items():
+            if status.startswith("2") or status in ("400", "404", "409"):
+                response["headers"] = {**response.get("headers", {}), "X-Idempotent-Replay": replay}
+    if op.status == 202:
+        queued = responses["202"]
+        responses["200"] = {
+            **queued,
+            "description": "The job was already finished when the answer was made.",
+        }
+        queued["description"] = "The job is queued; follow Location (or links.self)."
+        queued["headers"] = {
+            **queued.get("headers", {}),
+            "Location": {
+                "description": "The job's URL.",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+        }
+    for status in ("200", "202"):
+        if status in responses and op.operation_id in _LINKS:
+            responses[status]["links"] = _LINKS[op.operation_id]
+    responses["414"] = {
+        "description": (
+            "The request line is longer than the server in front of the app takes (gunicorn: "
+            "4094 bytes by default, the development server 65536); that server answers, in "
+            f"HTML. Requests within {MAX_REQUEST_TARGET} bytes of target never get it."
+        ),
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+    entry["responses"] = dict(sorted(responses.items()))
+
+
+register_docs(
+    api,
+    DocExtras(
+        description=(
+            "The provider console's billing operations. Answers are `{data, meta}`; changes "
+            "answer `{errors: [], data, meta}`; errors are `{errors: [{code, type, message, "
+            "location}], data: null, meta: {correlationId}}` with their 4xx status, and server "
+            "errors answer 520. Dates are `YYYY-MM-DD`, date-times RFC 3339 in UTC. Money is "
+            "integer minor units (`*Minor`) beside `currency`; decimals are strings. "
+            "`filter`, `sort` and `select` are JSON arrays in the query string. The request "
+            f"target (path and query string as sent, percent-encoded) is at most "
+            f"{MAX_REQUEST_TARGET} bytes (a 400 of type uri_too_long beyond), below the "
+            "request-line limit of gunicorn (4094 bytes by default), whose own answer is an "
+            "HTML 414. Each API token has its own rate limit for the whole surface "
+            "(RATELIMIT_API, default 600 per minute): beyond it, 429 with Retry-After."
+        ),
+        headers=_HEADERS,
+        path_params={
+            "companyUid": (_UID, "Company UID."),
+            "invoiceUid": (_UID, "Invoice UID."),
+            "jobUid": (_UID, "Job UID."),
+        },
+        errors={
+            400: (
+                "Invalid input: a query parameter, the body, X-Request-id (not a UUID), "
+                f"X-Client-Version, or a request target over {MAX_REQUEST_TARGET} bytes "
+                "(uri_too_long); each problem is one entry of `errors` with its location."
+            ),
+            500: "Server error: answered as 520, with the correlation id that is in the log.",
+        },
+        response_headers={
+            "X-Correlation-Id": {
+                "description": "The correlation id (the X-Request-id when one was sent).",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+            "X-Client-Version": {
+                "description": "The X-Client-Version of the request, when it sent one.",
+                "schema": {"type": "string"},
+            },
+        },
+        status_headers={
+            401: {
+                "WWW-Authenticate": {
+                    "description": "Bearer challenge.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            },
+            429: {
+                "Retry-After": {
+                    "description": "Seconds until the token may send again.",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
+        },
+        bodies={"patch_settings": SettingsPatch},
+        customize=_complete_operation,
+    ),
+)
