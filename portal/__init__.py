@@ -6,8 +6,34 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.typing import ResponseReturnValue
 
 from portal.config import ROOT, load_config
+from portal import extensions as ext  # not its names: `portal.db` is a module
+
+
+class Portal(Flask):
+    """Flask with one unit of work per request, for pages and JSON APIs alike.
+
+    Views and services only flush. When the view returns, the request's transaction commits
+    if the answer is a success or a redirect (status below 400) and rolls back otherwise;
+    when the view raises, it rolls back before the error handlers answer. So an answer of
+    422 (form errors, the API's validation errors) or 409 never leaves a half-done write
+    behind, and no view holds a commit/rollback pair of its own. A failing commit (a
+    constraint the database enforces) raises here and is answered by the error handlers.
+    """
+
+    def dispatch_request(self) -> ResponseReturnValue:
+        try:
+            response = self.make_response(super().dispatch_request())
+        except BaseException:
+            ext.db.session.rollback()
+            raise
+        if response.status_code < 400:
+            ext.db.session.commit()
+        else:
+            ext.db.session.rollback()
+        return response
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -15,7 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     :param config: settings that override those read from the environment (tests).
     """
-    app = Flask(
+    app = Portal(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -35,18 +61,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
 
     from portal import models  # noqa: F401  (complete metadata before Alembic sees it)
-    from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, queue
     from portal.web.i18n import install_template_gettext, select_locale
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
-    login_manager.init_app(app)
-    csrf.init_app(app)
-    limiter.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    ext.login_manager.init_app(app)
+    ext.csrf.init_app(app)
+    ext.limiter.init_app(app)
+    ext.babel.init_app(app, locale_selector=select_locale)
     install_template_gettext(app)
-    htmx.init_app(app)
-    queue.init_app(app)
+    ext.htmx.init_app(app)
+    ext.queue.init_app(app)
 
     from portal.api import register_api
     from portal.cli import register_cli
