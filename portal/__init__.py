@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask
 from flask.typing import ResponseReturnValue
 
-from portal.config import ROOT, load_config
 from portal import extensions as ext  # not its names: `portal.db` is a module
+from portal.config import ROOT, load_config
 
 
 class Portal(Flask):
@@ -60,6 +60,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
 
+    # The app's parts are imported here, not at the top: every ``import portal.x`` runs this
+    # module first, and these import the whole tree down to portal.x itself.
     from portal import models  # noqa: F401  (complete metadata before Alembic sees it)
     from portal.web.i18n import install_template_gettext, select_locale
 
@@ -75,9 +77,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from portal.api import register_api
     from portal.cli import register_cli
-    from portal.notifications import outbox  # noqa: F401  (registers the delivery task)
     from portal.web import register_web
+    from portal.wiring import connect
 
+    connect()
     register_web(app)
     register_api(app)
     register_cli(app)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import click
 import sqlalchemy as sa
 from flask import Flask
 
-from portal.admin.cli import register_admin_cli
 from portal.db import parse_public_id
+from portal.demo import seed_demo
 from portal.devtools.generate import register_generate_cli
-from portal.extensions import db
+from portal.extensions import db, queue
+from portal.invoices.generation import month_period
+from portal.invoices.run import run_invoices, tenants_to_bill
 from portal.ledger.reconciliation import reconcile, record_check
+from portal.ops.sweeper import sweep_now
 from portal.tenancy.errors import EmailTaken, WeakPassword
 from portal.tenancy.models import Tenant, TokenKind
 from portal.tenancy.services import (
@@ -26,8 +30,6 @@ from portal.tenancy.services import (
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load demo data (idempotent) and print the demo logins."""
-    from portal.demo import seed_demo
-
     logins = seed_demo(db.session, dt.date.today())
     db.session.commit()
     click.echo("Demo data is ready. Sign in with:")
@@ -94,9 +96,6 @@ def create_token_command(tenant_ref: str | None, is_admin: bool, name: str, scop
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=200, show_default=True)
 def invoice_run_command(period: str, issue_date, batch_size: int) -> None:
     """Generate and finalize every tenant's invoice for a month; safe to re-run or resume."""
-    from portal.invoices.generation import month_period
-    from portal.invoices.run import run_invoices, tenants_to_bill
-
     try:
         month_period(period)
     except ValueError as exc:
@@ -135,6 +134,66 @@ def check_ledger_command(no_record: bool) -> None:
         raise SystemExit(1)
 
 
+@click.command("worker")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--worker-type",
+    type=click.Choice(["thread", "process"]),
+    default="thread",
+    show_default=True,
+)
+@click.option(
+    "--delay", type=float, default=0.1, show_default=True, help="First polling interval (s)."
+)
+@click.option(
+    "--max-delay", type=float, default=2.0, show_default=True, help="Longest polling interval (s)."
+)
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    show_default=True,
+    help="Run the scheduled tasks (the sweeper, dunning retries, card-expiry notices). With "
+    "several consumers, keep it on one and pass --no-periodic to the others.",
+)
+def worker_command(
+    workers: int, worker_type: str, delay: float, max_delay: float, periodic: bool
+) -> None:
+    """Run a queue consumer (SQLite queue file by default, Redis when REDIS_URL is set).
+
+    Several consumers, on one machine or many, share a Redis queue; an invoice run is one
+    task per company, so they split it. Scheduled tasks run on consumers started with
+    ``--periodic`` (the default), among them the sweeper, which queues again every minute
+    (and once at start) what a consumer that died had taken.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s"
+        )
+    consumer = queue.create_consumer(
+        workers=workers,
+        worker_type=worker_type,
+        initial_delay=delay,
+        max_delay=max_delay,
+        periodic=periodic,
+    )
+    consumer.run()
+
+
+@click.command("sweep")
+def sweep_command() -> None:
+    """Queue again the background work a dead worker took, once (the worker does this every
+    minute): e-mails queued past the grace or sending past their lease, webhook events,
+    collections and job steps. Prints what it queued; exits 1 if a kind could not be swept.
+    """
+    result = sweep_now()
+    for name, count in sorted(result.counts.items()):
+        click.echo(f"{name}: {count} re-enqueued")
+    for name in result.failed:
+        click.echo(f"{name}: sweep failed (see the log)", err=True)
+    if result.failed:
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
     for command in (
         seed_demo_command,
@@ -142,7 +201,8 @@ def register_cli(app: Flask) -> None:
         create_token_command,
         invoice_run_command,
         check_ledger_command,
+        worker_command,
+        sweep_command,
     ):
         app.cli.add_command(command)
-    register_admin_cli(app)
     register_generate_cli(app)

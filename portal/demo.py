@@ -26,13 +26,8 @@ from portal.catalog.models import (
     UsageKind,
 )
 from portal.invoices.generation import generate_invoices
-from portal.invoices.services import (
-    finalize_invoice,
-    mark_paid,
-    mark_sent,
-    mark_uncollectible,
-    void_invoice,
-)
+from portal.invoices.issuing import finalize_invoice
+from portal.invoices.lifecycle import mark_paid, mark_sent, mark_uncollectible, void_invoice
 from portal.invoices.states import InvoiceStatus
 from portal.tenancy.models import BillingProfile, Seller, Tenant, User
 from portal.tenancy.roles import Role

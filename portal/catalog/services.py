@@ -7,8 +7,6 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from portal.db import lock
-
 from portal.catalog.models import (
     Price,
     Subscription,
@@ -16,6 +14,7 @@ from portal.catalog.models import (
     SubscriptionItem,
     UsageKind,
 )
+from portal.db import lock
 
 
 class SubscriptionChangeRefused(ValueError):

@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 
 from portal.db import lock, utcnow
 from portal.invoices.errors import InvoiceError
+from portal.invoices.lifecycle import mark_sent
 from portal.invoices.models import Invoice
-from portal.invoices.services import mark_sent
 from portal.invoices.states import InvoiceStatus
 from portal.notifications.emails import EInvoiceUnavailable, send_invoice_email
 from portal.notifications.models import OutboxEmail

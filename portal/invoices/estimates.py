@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from portal.catalog.models import Subscription, SubscriptionStatus
 from portal.domain.money import Money
 from portal.domain.totals import AllowanceCharge, LineInput, Totals, compute_totals
+from portal.invoices.drafts import discount_allowances
 from portal.invoices.generation import InvoicePlan, load_contexts, plan_invoice
-from portal.invoices.services import discount_allowances
 from portal.tenancy.models import Tenant
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.bulk import among, assign_ids
 from portal.catalog.models import (
     BillingInterval,
     CompanyBillingSettings,
@@ -38,17 +39,9 @@ from portal.domain.pricing import (
     price_lines,
 )
 from portal.domain.tax import Party, VatDecision, decide_vat
+from portal.invoices.drafts import DraftLine, create_draft
+from portal.invoices.issuing import NewInvoice, Parties, finalize_invoices, insert_invoices
 from portal.invoices.models import Invoice
-from portal.invoices.services import (
-    DraftLine,
-    NewInvoice,
-    Parties,
-    among,
-    assign_ids,
-    create_draft,
-    finalize_invoices,
-    insert_invoices,
-)
 from portal.invoices.states import InvoiceKind, InvoiceStatus, LineKind
 from portal.tenancy.models import BillingProfile, Seller, Tenant
 from portal.usage.queries import usage_totals

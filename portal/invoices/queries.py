@@ -437,7 +437,7 @@ def invoice_parties(session: Session, invoice: Invoice) -> tuple[dict, dict]:
     live seller and billing profile (the data finalization would freeze).
     """
     # Imported here: services imports the ledger and numbering, which pages do not need.
-    from portal.invoices.services import BUYER_SNAPSHOT_FIELDS, SELLER_SNAPSHOT_FIELDS
+    from portal.invoices.issuing import BUYER_SNAPSHOT_FIELDS, SELLER_SNAPSHOT_FIELDS
 
     seller = invoice.seller_snapshot
     if seller is None:

@@ -26,7 +26,7 @@ from portal.db import lock, utcnow
 from portal.extensions import db, queue
 from portal.notifications.models import OutboxEmail, OutboxStatus
 from portal.ops.after_commit import after_commit
-from portal.ops.sweeper import SweepWindow, register_sweep
+from portal.ops.sweeper import SweepWindow
 
 log = logging.getLogger(__name__)
 
@@ -359,11 +359,3 @@ def sweep_outbox(session: Session, window: SweepWindow) -> int:
     for email_id in expired + waiting:
         deliver_email_task(email_id)
     return len(expired) + len(waiting)
-
-
-register_sweep("email", sweep_outbox)
-
-
-# The e-mails other modules' events cause (automatic sending, receipts, expiring cards) are
-# registered with the outbox, which the app factory and the worker both import.
-from portal.notifications import triggers  # noqa: E402, F401

@@ -1,7 +1,8 @@
 """E-mails caused by events elsewhere: automatic sending, paid receipts, expiring cards.
 
-The invoice services know nothing about e-mail: a flush listener notices the invoices that
-this transaction finalizes or marks paid and, once the transaction commits, queues one task
+The invoice services know nothing about e-mail: receivers of the invoice signals
+(:mod:`portal.invoices.signals`, connected in :mod:`portal.wiring`) hear of the invoices that
+a transaction finalizes or marks paid and, once the transaction commits, queues one task
 for all of them (an invoice run commits hundreds at a time) that gives each invoice its own
 session and queues the e-mail through the outbox. Each task is safe to run twice (the
 outbox's dedupe keys and the invoice's status decide), an invoice that fails is retried on
@@ -17,13 +18,11 @@ import logging
 import sqlalchemy as sa
 from flask import has_app_context
 from huey import crontab
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import CompanyBillingSettings
 from portal.extensions import db, queue
 from portal.invoices.models import Invoice
-from portal.invoices.services import bulk_finalized_listeners
 from portal.invoices.states import InvoiceStatus
 from portal.ops.after_commit import after_commit_batch
 from portal.ops.queue import each_in_own_session
@@ -138,27 +137,18 @@ def _enqueue_receipts(invoice_ids: list[int]) -> None:
     _enqueue(send_receipts_task, invoice_ids)
 
 
-@event.listens_for(Session, "before_flush")
-def _invoice_events(session: Session, flush_context, instances) -> None:
-    """Queue automatic sending for invoices this transaction finalizes, receipts for paid:
-    one task of each per commit, carrying every invoice concerned."""
-    for obj in list(session.dirty) + list(session.new):
-        if not isinstance(obj, Invoice) or obj.id is None:
-            continue
-        added = sa.inspect(obj).attrs.status.history.added or ()
-        if InvoiceStatus.FINALIZED in added and obj.status == InvoiceStatus.FINALIZED:
-            after_commit_batch(session, _enqueue_auto_send, obj.id)
-        elif InvoiceStatus.PAID in added and obj.status == InvoiceStatus.PAID:
-            after_commit_batch(session, _enqueue_receipts, obj.id)
-
-
-def _bulk_finalized(session: Session, invoice_ids: list[int]) -> None:
-    """The same for invoices finalized in bulk, without the ORM (the invoice run)."""
+def on_invoices_finalized(session: Session, invoice_ids: list[int]) -> None:
+    """Receiver of :data:`~portal.invoices.signals.invoices_finalized`: queue automatic
+    sending once the transaction commits, one task per commit carrying every invoice."""
     for invoice_id in invoice_ids:
         after_commit_batch(session, _enqueue_auto_send, invoice_id)
 
 
-bulk_finalized_listeners.append(_bulk_finalized)
+def on_invoices_paid(session: Session, invoice_ids: list[int]) -> None:
+    """Receiver of :data:`~portal.invoices.signals.invoices_paid`: queue the receipts."""
+    for invoice_id in invoice_ids:
+        after_commit_batch(session, _enqueue_receipts, invoice_id)
+
 
 
 # -- expiring cards -------------------------------------------------------------------------

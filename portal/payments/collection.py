@@ -13,19 +13,14 @@ import logging
 import sqlalchemy as sa
 from flask import current_app
 from huey import crontab
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import CompanyBillingSettings
 from portal.db import lock, utcnow
 from portal.domain.money import Money
 from portal.extensions import db, queue
+from portal.invoices.lifecycle import mark_uncollectible, reverse_write_off
 from portal.invoices.models import Invoice
-from portal.invoices.services import (
-    bulk_finalized_listeners,
-    mark_uncollectible,
-    reverse_write_off,
-)
 from portal.invoices.states import OPEN_STATUSES, InvoiceStatus, check_transition
 from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.services import record_movement
@@ -33,7 +28,7 @@ from portal.notifications.outbox import queue_email
 from portal.ops.after_commit import after_commit_batch
 from portal.ops.models import TaskClaim
 from portal.ops.queue import each_in_own_session
-from portal.ops.sweeper import SweepWindow, register_sweep
+from portal.ops.sweeper import SweepWindow
 from portal.payments.methods import default_method
 from portal.payments.models import Payment, PaymentStatus
 from portal.payments.providers import ProviderError, UnknownProvider, get_provider
@@ -433,7 +428,6 @@ def sweep_collections(session: Session, window: SweepWindow) -> int:
     return len(invoice_ids)
 
 
-register_sweep("collection", sweep_collections)
 
 
 def _enqueue_collection(invoice_ids: list[int]) -> None:
@@ -443,22 +437,9 @@ def _enqueue_collection(invoice_ids: list[int]) -> None:
         log.exception("could not queue collection of invoices %s", invoice_ids)
 
 
-@event.listens_for(Session, "before_flush")
-def _collect_finalized(session: Session, flush_context, instances) -> None:
-    """Queue the collection of invoices that this transaction finalizes: one task per
-    commit, carrying every invoice concerned."""
-    for obj in list(session.dirty) + list(session.new):
-        if not isinstance(obj, Invoice) or obj.status != InvoiceStatus.FINALIZED:
-            continue
-        history = sa.inspect(obj).attrs.status.history
-        if InvoiceStatus.FINALIZED in (history.added or ()) and obj.id is not None:
-            after_commit_batch(session, _enqueue_collection, obj.id)
-
-
-def _bulk_finalized(session: Session, invoice_ids: list[int]) -> None:
-    """The same for invoices finalized in bulk, without the ORM (the invoice run)."""
+def on_invoices_finalized(session: Session, invoice_ids: list[int]) -> None:
+    """Receiver of :data:`~portal.invoices.signals.invoices_finalized`: queue the collection
+    of those invoices once the transaction commits, one task per commit carrying them all."""
     for invoice_id in invoice_ids:
         after_commit_batch(session, _enqueue_collection, invoice_id)
 
-
-bulk_finalized_listeners.append(_bulk_finalized)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from portal.db import lock, utcnow
 from portal.extensions import db, queue
 from portal.ops.after_commit import after_commit
-from portal.ops.sweeper import SweepWindow, register_sweep
+from portal.ops.sweeper import SweepWindow
 from portal.payments.models import ProviderEvent, ProviderEventStatus
 from portal.payments.providers import Provider, UnknownProvider, WebhookEvent, get_provider
 
@@ -160,6 +160,3 @@ def sweep_inbox(session: Session, window: SweepWindow) -> int:
     for row_id in failed:
         queue.enqueue(process_event_task.s(row_id, retries=0))
     return len(received) + len(failed)
-
-
-register_sweep("webhook", sweep_inbox)

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from portal.admin.services import Actor
 from portal.catalog.models import Plan, Price, PriceModel, Subscription, SubscriptionItem
 from portal.db import utcnow
+from portal.ops.audit import Actor
 from portal.usage.models import Quota, UsageRecord
 
 

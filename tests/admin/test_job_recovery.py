@@ -11,12 +11,16 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from portal.admin import services, tasks
 from portal.db import utcnow
 from portal.extensions import db
+from portal.invoices import run as invoice_run
 from portal.invoices.models import Invoice
+from portal.invoices.run import generate_for_company, start_invoice_run
+from portal.ops.jobs import _step_done
 from portal.ops.models import Job, JobStatus, JobStep
 from portal.ops.sweeper import SweepWindow, sweep
+from portal.usage import reports
+from portal.usage.reports import build_quota_report, start_quota_report
 
 GRACE = dt.timedelta(seconds=300)
 
@@ -54,11 +58,11 @@ class LossyQueue:
 
         def maybe_run(job_id: int, tenant_id: int) -> None:
             if tenant_id not in tenant_ids:
-                tasks.generate_for_company(job_id, tenant_id)
+                generate_for_company(job_id, tenant_id)
 
-        self._monkeypatch.setattr(tasks, "invoice_generation_task", maybe_run)
+        self._monkeypatch.setattr(invoice_run, "invoice_generation_task", maybe_run)
         if report:
-            self._monkeypatch.setattr(tasks, "quota_report_task", lambda job_id: None)
+            self._monkeypatch.setattr(reports, "quota_report_task", lambda job_id: None)
 
     def repair(self) -> None:
         self._monkeypatch.undo()
@@ -72,7 +76,7 @@ def lossy(monkeypatch) -> LossyQueue:
 def test_lost_company_of_an_invoice_run_is_billed_once(subscribed, session, actor, lossy):
     a, b = subscribed.a, subscribed.b
     lossy.lose(b.tenant.id)
-    job = services.start_invoice_run(session, utcnow().strftime("%Y-%m"), actor)
+    job = start_invoice_run(session, utcnow().strftime("%Y-%m"), actor)
     session.commit()
     lossy.repair()
     job = _job(job.id)
@@ -92,16 +96,16 @@ def test_lost_company_of_an_invoice_run_is_billed_once(subscribed, session, acto
 def test_a_company_step_run_twice_counts_once(subscribed, session, actor, lossy):
     a, b = subscribed.a, subscribed.b
     lossy.lose(a.tenant.id, b.tenant.id)
-    job = services.start_invoice_run(session, utcnow().strftime("%Y-%m"), actor)
+    job = start_invoice_run(session, utcnow().strftime("%Y-%m"), actor)
     session.commit()
     lossy.repair()
-    assert tasks.generate_for_company(job.id, a.tenant.id) == "done"
-    assert tasks.generate_for_company(job.id, a.tenant.id) == "skipped"
+    assert generate_for_company(job.id, a.tenant.id) == "done"
+    assert generate_for_company(job.id, a.tenant.id) == "skipped"
     job = _job(job.id)
     assert (job.status, job.progress_done) == (JobStatus.RUNNING, 1)
     # A copy that got past the first check (it ran alongside the first) counts nothing
     # either: the step is checked again under the job's lock.
-    assert tasks._step_done(db.session, job.id, str(a.tenant.id)) is None
+    assert _step_done(db.session, job.id, str(a.tenant.id)) is None
     db.session.rollback()
     assert _job(job.id).progress_done == 1
     # Swept later, only b is queued again.
@@ -113,7 +117,7 @@ def test_a_company_step_run_twice_counts_once(subscribed, session, actor, lossy)
 def test_lost_quota_report_is_built_once(world, session, actor, lossy):
     lossy.lose(report=True)
     today = utcnow().date()
-    job = services.start_quota_report(session, world.a.tenant, today.replace(day=1), today, actor)
+    job = start_quota_report(session, world.a.tenant, today.replace(day=1), today, actor)
     session.commit()
     lossy.repair()
     assert _job(job.id).status == JobStatus.QUEUED
@@ -122,7 +126,7 @@ def test_lost_quota_report_is_built_once(world, session, actor, lossy):
     job = _job(job.id)
     assert job.status == JobStatus.SUCCEEDED and job.progress_done == 1
     assert job.result["csv"].startswith("company,metric,limit,used")
-    assert tasks.build_quota_report(job.id) == "skipped"
+    assert build_quota_report(job.id) == "skipped"
     assert _sweep(utcnow() + 10 * GRACE) == 0
 
 

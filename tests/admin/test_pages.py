@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from portal.admin import services
+from portal.catalog.settings import company_settings, settings_dict, update_company_settings
 from portal.db import utcnow
+from portal.invoices.actions import change_paid_state
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceStatus
 from portal.ops.models import AuditLogEntry, Job, JobStatus
@@ -73,7 +74,7 @@ def test_settings_form_saves_with_303_and_audit(admin, world, session):
     tenant = world.a.tenant
     response = admin.post(f"/admin/companies/{tenant.public_id}/settings", data=_form())
     assert response.status_code == 303
-    settings = services.company_settings(session, tenant)
+    settings = company_settings(session, tenant)
     assert settings.billing_day == 15 and str(settings.discount_percent) == "2.5000"
     assert settings.auto_finalize and not settings.auto_send
     assert _actions(session) == ["settings.update"]
@@ -301,10 +302,10 @@ def test_unfinished_job_polls(admin, world, session, actor):
 
 
 def test_audit_page_filters_and_shows_changes(admin, world, session, actor):
-    values = services.settings_dict(services.company_settings(session, world.a.tenant))
-    services.update_company_settings(session, world.a.tenant, {**values, "billing_day": 9}, actor)
-    services.update_company_settings(session, world.a.tenant, {**values, "billing_day": 12}, actor)
-    services.change_paid_state(session, world.b.invoice, True, actor)
+    values = settings_dict(company_settings(session, world.a.tenant))
+    update_company_settings(session, world.a.tenant, {**values, "billing_day": 9}, actor)
+    update_company_settings(session, world.a.tenant, {**values, "billing_day": 12}, actor)
+    change_paid_state(session, world.b.invoice, True, actor)
     session.commit()
     page = admin.get("/admin/audit").get_data(as_text=True)
     assert "3 entries" in page and "billing_day" in page and "9 → 12" in page

@@ -18,11 +18,14 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from portal.admin import services
 from portal.db import utcnow
 from portal.extensions import db, queue
 from portal.invoices.models import Invoice
+from portal.invoices.run import start_invoice_generation, start_invoice_run
+from portal.ops.audit import Actor
+from portal.ops.jobs import job_dict
 from portal.ops.models import Job, JobStatus
+from portal.usage.reports import start_quota_report
 from tests.admin.conftest import subscribe_all
 from tests.conftest import REDIS_TEST_URL
 from tests.factories.tenancy import TenantFactory
@@ -139,19 +142,19 @@ def _wait_for_job(job_id: int, timeout: float = 90) -> Job:
         if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             return job
         time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {services.job_dict(job)}")
+    raise AssertionError(f"job {job_id} did not finish: {job_dict(job)}")
 
 
-def _actor(world) -> services.Actor:
-    return services.Actor(label=world.admin.email, user_id=world.admin.id)
+def _actor(world) -> Actor:
+    return Actor(label=world.admin.email, user_id=world.admin.id)
 
 
 def test_company_jobs_run_on_a_real_consumer(redis_app, world, consumers):
     subscribe_all(db.session, [world.a.tenant])
     month = utcnow().strftime("%Y-%m")
-    job = services.start_invoice_generation(db.session, world.a.tenant, month, _actor(world))
+    job = start_invoice_generation(db.session, world.a.tenant, month, _actor(world))
     today = utcnow().date()
-    report = services.start_quota_report(
+    report = start_quota_report(
         db.session, world.a.tenant, today.replace(day=1), today, _actor(world)
     )
     db.session.commit()
@@ -179,7 +182,7 @@ def test_two_consumers_share_one_invoice_run(redis_app, world, consumers):
     # Both are blocked on the Redis queue before the run is queued: Redis hands each of
     # them a task, so neither can take the whole run alone.
     time.sleep(1.0)
-    job = services.start_invoice_run(db.session, utcnow().strftime("%Y-%m"), _actor(world))
+    job = start_invoice_run(db.session, utcnow().strftime("%Y-%m"), _actor(world))
     db.session.commit()
     job = _wait_for_job(job.id)
     logs = [consumer.stop() for consumer in pair]

@@ -243,7 +243,7 @@ def test_invoice_list_filters_by_status(api, world, session):
     paid = make_invoice(
         world.a.tenant, period_start=dt.date(2026, 8, 1), period_end=dt.date(2026, 8, 31)
     )
-    from portal.invoices.services import mark_paid
+    from portal.invoices.lifecycle import mark_paid
 
     mark_paid(session, paid)
     session.commit()
@@ -307,7 +307,7 @@ def test_send_moves_finalized_to_sent_and_refuses_others(api, world, session, ma
     session.refresh(invoice)
     assert invoice.status == InvoiceStatus.SENT
 
-    from portal.invoices.services import mark_paid
+    from portal.invoices.lifecycle import mark_paid
 
     mark_paid(session, invoice)
     session.commit()

@@ -21,7 +21,7 @@ from portal.api.accounts.schemas import (
     RefundResponse,
 )
 from portal.extensions import db
-from portal.invoices.services import mark_paid
+from portal.invoices.lifecycle import mark_paid
 from portal.payments.models import Refund
 from portal.tenancy.models import TokenKind
 from portal.tenancy.services import create_api_token

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from portal.extensions import db
-from portal.invoices.services import mark_paid
+from portal.invoices.lifecycle import mark_paid
 from tests.api_accounts.conftest import PREFIX, admin_token
 
 EXAMPLES = 30

@@ -133,7 +133,7 @@ def test_valid_unicode_is_still_taken(console, world):
 
 @pytest.mark.parametrize("note", ["Key\u0000account", "Key\ud800account"])
 def test_settings_service_refuses_unstorable_notes_whoever_calls_it(note):
-    from portal.admin.services import SettingsInvalid, validate_settings
+    from portal.catalog.settings import SettingsInvalid, validate_settings
 
     values = {
         "billing_day": 1,

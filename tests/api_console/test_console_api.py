@@ -211,7 +211,7 @@ def _spread(world, session) -> list[Invoice]:
         start = dt.date(2026, month, 1)
         end = dt.date(2026, month + 1, 1) - dt.timedelta(days=1)
         invoices.append(make_invoice(world.a.tenant, period_start=start, period_end=end))
-    from portal.invoices.services import mark_paid
+    from portal.invoices.lifecycle import mark_paid
 
     mark_paid(session, invoices[0])
     session.commit()

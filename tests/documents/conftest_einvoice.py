@@ -20,9 +20,10 @@ import pytest
 from portal.catalog.models import PriceModel
 from portal.extensions import db
 from portal.invoices.credit_notes import CreditLine, issue_credit_note
+from portal.invoices.drafts import DraftLine, create_draft
 from portal.invoices.generation import generate_invoices
+from portal.invoices.issuing import finalize_invoice
 from portal.invoices.models import CreditNote, Invoice
-from portal.invoices.services import DraftLine, create_draft, finalize_invoice
 from portal.invoices.states import InvoiceKind, VatCategory
 from tests.factories.tenancy import BillingProfileFactory, SellerFactory, TenantFactory
 from tests.scenarios.conftest import Catalog, subscribe

@@ -8,7 +8,7 @@ import pytest
 
 from portal.documents.epc import epc_payload, epc_qr_data_uri
 from portal.documents.pdf import render_invoice_html
-from portal.invoices.services import finalize_invoice
+from portal.invoices.issuing import finalize_invoice
 from tests.factories.invoices import make_invoice
 
 

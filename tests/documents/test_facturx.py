@@ -20,7 +20,8 @@ from portal.documents.formats import render_document
 from portal.documents.pdf import format_money, render_invoice_pdf
 from portal.documents.validation import parse_totals
 from portal.extensions import db
-from portal.invoices.services import DraftLine, create_draft, finalize_invoice
+from portal.invoices.drafts import DraftLine, create_draft
+from portal.invoices.issuing import finalize_invoice
 from portal.invoices.states import InvoiceKind, VatCategory
 from tests.documents.conftest import pdf_text
 from tests.documents.conftest_einvoice import einvoice_seller

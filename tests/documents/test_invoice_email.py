@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.invoices.errors import InvoiceError
-from portal.invoices.services import mark_paid
+from portal.invoices.lifecycle import mark_paid
 from portal.notifications.emails import send_invoice_email
 from portal.notifications.models import OutboxEmail, OutboxStatus
 from portal.notifications.outbox import MAX_ATTEMPTS, build_message, deliver

@@ -20,8 +20,8 @@ from portal.documents.pdf import (
     render_invoice_html,
     render_invoice_pdf,
 )
+from portal.invoices.drafts import DraftLine
 from portal.invoices.models import Invoice
-from portal.invoices.services import DraftLine
 from portal.invoices.states import InvoiceKind, LineKind, VatCategory
 from tests.documents.conftest import pdf_pages, pdf_text
 from tests.factories.invoices import make_invoice

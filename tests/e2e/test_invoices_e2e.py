@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.extensions import db
-from portal.invoices.services import DraftLine, mark_paid
+from portal.invoices.drafts import DraftLine
+from portal.invoices.lifecycle import mark_paid
 from portal.invoices.states import InvoiceKind, VatCategory
 from tests.e2e.conftest import AXE, login, run_axe, screenshot_both
 from tests.factories.invoices import make_invoice

@@ -6,8 +6,9 @@ import datetime as dt
 from decimal import Decimal
 
 from portal.extensions import db
+from portal.invoices.drafts import DraftLine, create_draft
+from portal.invoices.issuing import finalize_invoice
 from portal.invoices.models import Invoice
-from portal.invoices.services import DraftLine, create_draft, finalize_invoice
 from portal.invoices.states import InvoiceKind, VatCategory
 from portal.tenancy.models import Tenant
 

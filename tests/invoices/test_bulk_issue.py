@@ -12,18 +12,18 @@ from portal.catalog.models import CompanyBillingSettings, PriceModel
 from portal.catalog.services import change_subscription_item
 from portal.extensions import db
 from portal.invoices.generation import generate_invoices, issue_invoices
+from portal.invoices.issuing import (
+    NewInvoice,
+    finalize_invoices,
+    insert_invoices,
+)
 from portal.invoices.models import (
     Invoice,
     InvoiceAllowanceCharge,
     InvoiceLine,
     InvoiceVatBreakdown,
 )
-from portal.invoices.services import (
-    NewInvoice,
-    bulk_finalized_listeners,
-    finalize_invoices,
-    insert_invoices,
-)
+from portal.invoices.signals import invoices_finalized
 from portal.invoices.states import InvoiceKind, InvoiceStatus
 from portal.ledger.models import LedgerMovement
 from portal.tenancy.models import Tenant
@@ -168,13 +168,16 @@ def test_existing_drafts_are_finalized_and_kept(tenants):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 2
 
 
-def test_listeners_hear_the_finalized_ids(tenants, monkeypatch):
+def test_receivers_hear_the_finalized_ids(tenants):
     heard = []
-    monkeypatch.setattr(
-        "portal.invoices.services.bulk_finalized_listeners",
-        [*bulk_finalized_listeners, lambda session, ids: heard.append(list(ids))],
-    )
-    issue_invoices(db.session, tenants, "2026-10", issue_date=ISSUED, keep_drafts={tenants[0].id})
+
+    def receiver(session, invoice_ids):
+        heard.append(list(invoice_ids))
+
+    with invoices_finalized.connected_to(receiver):
+        issue_invoices(
+            db.session, tenants, "2026-10", issue_date=ISSUED, keep_drafts={tenants[0].id}
+        )
     ids = db.session.scalars(
         sa.select(Invoice.id).where(Invoice.status == InvoiceStatus.FINALIZED).order_by(Invoice.id)
     ).all()

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.invoices.errors import DocumentFrozen
 from portal.invoices.freeze import FROZEN_INVOICE_COLUMNS
+from portal.invoices.lifecycle import mark_sent
 from portal.invoices.models import Invoice, InvoiceLine
-from portal.invoices.services import mark_sent
 from portal.invoices.states import LineKind
 from tests.conftest import ON_POSTGRES
 from tests.factories.invoices import make_invoice

@@ -16,6 +16,8 @@ from werkzeug.exceptions import NotFound
 from portal.catalog.models import CompanyBillingSettings
 from portal.extensions import db
 from portal.invoices.credit_notes import issue_credit_note
+from portal.invoices.drafts import DraftLine
+from portal.invoices.lifecycle import mark_paid, mark_sent, void_invoice
 from portal.invoices.queries import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -30,7 +32,6 @@ from portal.invoices.queries import (
     load_invoice,
     parse_paging,
 )
-from portal.invoices.services import DraftLine, mark_paid, mark_sent, void_invoice
 from portal.invoices.states import InvoiceKind, InvoiceStatus
 from portal.tenancy.models import Tenant
 from tests.factories.invoices import make_invoice

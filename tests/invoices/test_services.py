@@ -10,18 +10,12 @@ import sqlalchemy as sa
 
 from portal.db import load_for_tenant, scoped
 from portal.extensions import db
+from portal.invoices.drafts import create_draft, recompute_totals
 from portal.invoices.errors import InvoiceHasNoLines, InvoiceNotDraft
+from portal.invoices.issuing import finalize_invoice
+from portal.invoices.lifecycle import mark_paid, mark_sent, mark_uncollectible, void_invoice
 from portal.invoices.models import Invoice
 from portal.invoices.queries import open_amounts, recent_invoices
-from portal.invoices.services import (
-    create_draft,
-    finalize_invoice,
-    mark_paid,
-    mark_sent,
-    mark_uncollectible,
-    recompute_totals,
-    void_invoice,
-)
 from portal.invoices.states import InvalidTransition, InvoiceKind, InvoiceStatus
 from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.services import balance

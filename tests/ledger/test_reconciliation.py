@@ -10,13 +10,8 @@ import sqlalchemy as sa
 from portal.domain.money import Money
 from portal.extensions import db
 from portal.invoices.credit_notes import CreditLine, issue_credit_note
+from portal.invoices.lifecycle import mark_paid, mark_uncollectible, mark_unpaid, void_invoice
 from portal.invoices.models import Invoice
-from portal.invoices.services import (
-    mark_paid,
-    mark_uncollectible,
-    mark_unpaid,
-    void_invoice,
-)
 from portal.invoices.states import InvoiceStatus
 from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.reconciliation import LEDGER_CHECK, last_check, reconcile

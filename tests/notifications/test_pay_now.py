@@ -69,7 +69,7 @@ def test_pay_now_without_a_method_goes_through_the_mollie_checkout(client, world
 
 
 def test_pay_now_on_a_paid_invoice_does_nothing(client, world):
-    from portal.invoices.services import mark_paid
+    from portal.invoices.lifecycle import mark_paid
 
     path = _link(world)
     mark_paid(db.session, world.a.invoice)

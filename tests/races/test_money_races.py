@@ -23,8 +23,8 @@ from portal.catalog.models import (
 )
 from portal.catalog.services import change_subscription_item
 from portal.extensions import db
+from portal.invoices.lifecycle import mark_paid
 from portal.invoices.models import CreditNote, Invoice
-from portal.invoices.services import mark_paid
 from portal.invoices.states import InvoiceStatus
 from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ops.models import AuditLogEntry

@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from portal.catalog.models import PriceModel
 from portal.catalog.services import SubscriptionChangeRefused, change_subscription_item
 from portal.extensions import db
+from portal.invoices.drafts import DraftLine, create_draft
 from portal.invoices.generation import generate_invoices, month_period
+from portal.invoices.issuing import finalize_invoice
+from portal.invoices.lifecycle import mark_paid
 from portal.invoices.models import Invoice
-from portal.invoices.services import DraftLine, create_draft, finalize_invoice, mark_paid
 from portal.invoices.states import InvoiceKind, VatCategory
 from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.services import balance

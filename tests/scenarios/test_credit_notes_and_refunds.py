@@ -11,16 +11,12 @@ from portal.catalog.models import PriceModel
 from portal.domain.money import Money
 from portal.extensions import db
 from portal.invoices.credit_notes import CreditLine, CreditNoteRefused, issue_credit_note
+from portal.invoices.drafts import delete_draft
 from portal.invoices.errors import DocumentFrozen, InvoiceNotDraft
 from portal.invoices.generation import generate_invoices
+from portal.invoices.issuing import finalize_invoice
+from portal.invoices.lifecycle import mark_paid, mark_unpaid, void_invoice
 from portal.invoices.models import Invoice
-from portal.invoices.services import (
-    delete_draft,
-    finalize_invoice,
-    mark_paid,
-    mark_unpaid,
-    void_invoice,
-)
 from portal.invoices.states import InvoiceStatus
 from portal.ledger.models import LedgerMovement, MovementKind
 from portal.ledger.services import balance

@@ -9,7 +9,7 @@ from portal.catalog.models import PriceModel
 from portal.extensions import db
 from portal.invoices.estimates import estimate
 from portal.invoices.generation import generate_invoices
-from portal.invoices.services import finalize_invoice
+from portal.invoices.issuing import finalize_invoice
 from tests.scenarios.conftest import D, record_usage, subscribe
 
 API_TIERS = ((D(10000), D(0)), (D(100000), D("0.002")), (None, D("0.001")))

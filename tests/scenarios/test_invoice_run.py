@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from portal.catalog.models import CompanyBillingSettings, PriceModel
 from portal.extensions import db
+from portal.invoices.issuing import finalize_invoice
 from portal.invoices.models import Invoice
 from portal.invoices.run import run_invoices
-from portal.invoices.services import finalize_invoice
 from portal.invoices.states import InvoiceStatus
 from portal.ops.models import Job, JobStatus
 from tests.conftest import ON_POSTGRES

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from portal.catalog.models import CompanyBillingSettings
 from portal.extensions import db
 from portal.invoices.credit_notes import issue_credit_note
+from portal.invoices.drafts import DraftLine
+from portal.invoices.lifecycle import mark_paid, mark_sent, void_invoice
 from portal.invoices.models import Invoice
-from portal.invoices.services import DraftLine, mark_paid, mark_sent, void_invoice
 from portal.invoices.states import InvoiceKind, InvoiceStatus, VatCategory
 from portal.notifications.models import OutboxEmail, OutboxStatus
 from portal.tenancy.models import BillingProfile

@@ -204,7 +204,7 @@ def _echo_headers(response: Response) -> Response:
 
 
 def _actor():
-    from portal.admin.services import Actor
+    from portal.ops.audit import Actor
 
     token = g.get("api_token")
     return Actor(
@@ -313,7 +313,7 @@ SettingsSelectQuery = select_query("SettingsSelectQuery", SETTINGS, _SETTINGS_SE
 
 
 def _settings_resource(tenant: Tenant, settings: CompanyBillingSettings | None) -> dict:
-    from portal.admin.services import settings_dict
+    from portal.catalog.settings import settings_dict
 
     values = settings_dict(settings) if settings is not None else {}
     resource = {"companyUid": str(tenant.public_id), "companyName": tenant.name}
@@ -384,7 +384,7 @@ def patch_settings(companyUid: str, query):
     read-only path, a value the setting does not take) is a 400; neither changes anything.
     ``remove`` clears a setting that may be empty (paymentTermsDays, notes).
     """
-    from portal.admin.services import SettingsInvalid, update_company_settings
+    from portal.catalog.settings import SettingsInvalid, update_company_settings
 
     tenant = _company(companyUid)
     settings = _settings_of(tenant)
@@ -659,7 +659,8 @@ def get_invoice(invoiceUid: str, query):
 )
 def delete_invoice(invoiceUid: str):
     """Delete a draft. A finalized invoice is refused (409): void it or issue a credit note."""
-    from portal.admin.services import AdminActionRefused, delete_draft_invoice
+    from portal.invoices.actions import delete_draft_invoice
+    from portal.ops.audit import AdminActionRefused
 
     invoice = _invoice(invoiceUid)
     uid = str(invoice.public_id)
@@ -739,8 +740,8 @@ def invoice_pdf_download(invoiceUid: str, query: PdfDownloadQuery):
 )
 def change_paid_state(invoiceUid: str, query: PaidStateQuery):
     """Mark an issued invoice Paid or Unpaid; records a ledger movement and an audit entry."""
-    from portal.admin.services import AdminActionRefused
-    from portal.admin.services import change_paid_state as change
+    from portal.invoices.actions import change_paid_state as change
+    from portal.ops.audit import AdminActionRefused
 
     invoice = _invoice(invoiceUid)
     try:
@@ -762,7 +763,8 @@ def change_paid_state(invoiceUid: str, query: PaidStateQuery):
 )
 def send_invoice(invoiceUid: str):
     """E-mail the invoice to the company's billing contact; finalized becomes sent."""
-    from portal.admin.services import AdminActionRefused, send
+    from portal.invoices.actions import send
+    from portal.ops.audit import AdminActionRefused
 
     invoice = _invoice(invoiceUid)
     try:
@@ -791,7 +793,8 @@ def generate_invoices(companyUid: str, query: GenerateQuery):
     """Queue the invoice generation of one month (default: the previous month) for a company.
     Answers 202 with the job; 200 when the job was already done when the answer was made.
     Progress and result at the job's URL."""
-    from portal.admin.services import AdminActionRefused, start_invoice_generation
+    from portal.invoices.run import start_invoice_generation
+    from portal.ops.audit import AdminActionRefused
 
     tenant = _company(companyUid)
     month = query.period or _previous_month()
@@ -817,7 +820,8 @@ def generate_invoices(companyUid: str, query: GenerateQuery):
 def generate_quota_report(companyUid: str, query: ReportQuery):
     """Queue a quota usage report (usage against quotas per metric) for the date range; the
     job's result holds the rows as JSON and CSV."""
-    from portal.admin.services import AdminActionRefused, start_quota_report
+    from portal.ops.audit import AdminActionRefused
+    from portal.usage.reports import start_quota_report
 
     tenant = _company(companyUid)
     try:
@@ -869,7 +873,7 @@ def _job(job_uid: str) -> Job:
 
 
 def _job_resource(job: Job) -> dict:
-    from portal.admin.services import job_dict
+    from portal.ops.jobs import job_dict
 
     data = job_dict(job)
     resource = {

@@ -11,8 +11,8 @@ from flask_babel import gettext as _
 from portal.extensions import db
 from portal.ops.models import AuditLogEntry
 from portal.tenancy.models import Tenant
+from portal.web.admin.blueprint import bp
 from portal.web.admin.common import parse_date, positive_int
-from portal.web.admin.views import bp
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 

@@ -9,9 +9,10 @@ from flask import abort, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.admin.services import Actor
 from portal.db import parse_public_id
 from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.ops.audit import Actor
 from portal.ops.models import Job
 from portal.tenancy.models import Tenant
 
@@ -46,6 +47,19 @@ def load_job(job_id: str) -> Job:
     if job is None:
         abort(404)
     return job
+
+
+def load_invoice(invoice_id: str) -> Invoice:
+    """Any company's invoice by its public id, or 404."""
+    uid = parse_public_id(invoice_id)
+    invoice = (
+        db.session.scalars(sa.select(Invoice).where(Invoice.public_id == uid)).first()
+        if uid
+        else None
+    )
+    if invoice is None:
+        abort(404)
+    return invoice
 
 
 def translated(message: str) -> str:

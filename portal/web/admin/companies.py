@@ -9,21 +9,29 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from portal.admin import services
 from portal.catalog.models import Subscription
+from portal.catalog.settings import (
+    SettingsInvalid,
+    company_settings,
+    settings_dict,
+    update_company_settings,
+)
 from portal.db import utcnow
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.invoices.run import generate_now, start_invoice_generation
+from portal.ops.audit import N_, AdminActionRefused
 from portal.ops.models import Job
 from portal.tenancy.models import Tenant
 from portal.usage.queries import quota_usage_report
+from portal.usage.reports import start_quota_report
+from portal.web.admin.blueprint import bp
 from portal.web.admin.common import (
     current_actor,
     load_company,
     parse_date,
     translated,
 )
-from portal.web.admin.views import bp
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -56,7 +64,7 @@ def _usage_rows(tenant: Tenant) -> list:
 def _company_page(
     tenant: Tenant, values: dict | None = None, errors: dict | None = None, status: int = 200
 ):
-    settings = services.company_settings(db.session, tenant)
+    settings = company_settings(db.session, tenant)
     invoices = db.session.scalars(
         sa.select(Invoice)
         .where(Invoice.tenant_id == tenant.id)
@@ -76,7 +84,7 @@ def _company_page(
         "admin/company.html",
         "admin/_settings_form.html",
         tenant=tenant,
-        values=values or services.settings_dict(settings),
+        values=values or settings_dict(settings),
         errors={k: translated(v) for k, v in (errors or {}).items()},
         saved=settings.id is not None,
         invoices=invoices,
@@ -105,8 +113,8 @@ def update_settings(company_id: str):
     tenant = load_company(company_id)
     values = _settings_form_values(request.form)
     try:
-        services.update_company_settings(db.session, tenant, values, current_actor())
-    except services.SettingsInvalid as exc:
+        update_company_settings(db.session, tenant, values, current_actor())
+    except SettingsInvalid as exc:
         db.session.rollback()
         return _company_page(tenant, values, exc.errors)
     db.session.commit()
@@ -133,8 +141,8 @@ def generate(company_id: str):
     tenant = load_company(company_id)
     month = request.form.get("month", "").strip()
     try:
-        invoice = services.generate_now(db.session, tenant, month, current_actor())
-    except services.AdminActionRefused as exc:
+        invoice = generate_now(db.session, tenant, month, current_actor())
+    except AdminActionRefused as exc:
         db.session.rollback()
         flash(translated(exc.message), "error")
         return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
@@ -151,20 +159,20 @@ def start_company_job(company_id: str):
     kind = request.form.get("kind")
     try:
         if kind == "invoice_generation":
-            job = services.start_invoice_generation(
+            job = start_invoice_generation(
                 db.session, tenant, request.form.get("month", "").strip(), current_actor()
             )
         elif kind == "quota_report":
             start, start_ok = parse_date(request.form.get("start"))
             end, end_ok = parse_date(request.form.get("end"))
             if not (start and end and start_ok and end_ok):
-                raise services.AdminActionRefused(
-                    "invalid_range", services.N_("Enter a start and an end date.")
+                raise AdminActionRefused(
+                    "invalid_range", N_("Enter a start and an end date.")
                 )
-            job = services.start_quota_report(db.session, tenant, start, end, current_actor())
+            job = start_quota_report(db.session, tenant, start, end, current_actor())
         else:
-            raise services.AdminActionRefused("unknown_job", services.N_("Unknown job."))
-    except services.AdminActionRefused as exc:
+            raise AdminActionRefused("unknown_job", N_("Unknown job."))
+    except AdminActionRefused as exc:
         db.session.rollback()
         flash(translated(exc.message), "error")
         return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)

@@ -12,14 +12,21 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.admin import services
 from portal.db import utcnow
 from portal.extensions import db
+from portal.invoices.actions import change_paid_state, credit, delete_draft_invoice, send, void
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceStatus
+from portal.ops.audit import N_, AdminActionRefused
 from portal.tenancy.models import Tenant
-from portal.web.admin.common import current_actor, parse_date, positive_int, translated
-from portal.web.admin.views import _invoice, bp
+from portal.web.admin.blueprint import bp
+from portal.web.admin.common import (
+    current_actor,
+    load_invoice,
+    parse_date,
+    positive_int,
+    translated,
+)
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -179,7 +186,7 @@ def available_actions(invoice: Invoice) -> list[str]:
 @admin_view
 def invoice(invoice_id: str):
     """One invoice with its company, lines and the actions its state allows."""
-    inv = _invoice(invoice_id)
+    inv = load_invoice(invoice_id)
     return render_page(
         "admin/invoice.html",
         invoice=inv,
@@ -195,7 +202,7 @@ def confirm(invoice_id: str, action: str):
     """The confirmation step of an invoice action (a page of its own: works without JS)."""
     if action not in ACTIONS:
         abort(404)
-    inv = _invoice(invoice_id)
+    inv = load_invoice(invoice_id)
     title, button, style = ACTIONS[action]
     return render_template(
         "admin/confirm.html",
@@ -220,12 +227,12 @@ def _credit_lines(form: Any, inv: Invoice) -> dict[int, Decimal] | None:
         try:
             lines[line.position] = Decimal(text)
         except InvalidOperation:
-            raise services.AdminActionRefused(
-                "invalid_quantity", services.N_("Quantities must be numbers.")
+            raise AdminActionRefused(
+                "invalid_quantity", N_("Quantities must be numbers.")
             ) from None
     if not lines:
-        raise services.AdminActionRefused(
-            "nothing_to_credit", services.N_("Enter a quantity for at least one line.")
+        raise AdminActionRefused(
+            "nothing_to_credit", N_("Enter a quantity for at least one line.")
         )
     return lines
 
@@ -234,21 +241,21 @@ def _perform(action: str, inv: Invoice) -> str:
     """Run one action through the services; returns the success message."""
     actor = current_actor()
     if action == "mark-paid":
-        services.change_paid_state(db.session, inv, True, actor)
+        change_paid_state(db.session, inv, True, actor)
         return _("Invoice %(number)s is marked as paid.", number=inv.number)
     if action == "mark-unpaid":
-        services.change_paid_state(db.session, inv, False, actor)
+        change_paid_state(db.session, inv, False, actor)
         return _("Invoice %(number)s is marked as unpaid.", number=inv.number)
     if action == "send":
-        services.send(db.session, inv, actor)
+        send(db.session, inv, actor)
         return _("Invoice %(number)s is on its way.", number=inv.number)
     if action == "delete":
-        services.delete_draft_invoice(db.session, inv, actor)
+        delete_draft_invoice(db.session, inv, actor)
         return _("The draft is deleted.")
     if action == "void":
-        services.void(db.session, inv, actor)
+        void(db.session, inv, actor)
         return _("Invoice %(number)s is void.", number=inv.number)
-    note = services.credit(
+    note = credit(
         db.session,
         inv,
         actor,
@@ -264,14 +271,14 @@ def act(invoice_id: str, action: str):
     """Carry out a confirmed action; refusals come back as a message, never an error page."""
     if action not in ACTIONS:
         abort(404)
-    inv = _invoice(invoice_id)
+    inv = load_invoice(invoice_id)
     back = url_for("admin.invoice", invoice_id=inv.public_id)
     if request.form.get("confirmed") != "yes":
         return redirect(url_for("admin.confirm", invoice_id=inv.public_id, action=action), 303)
     tenant_id = inv.tenant_id
     try:
         message = _perform(action, inv)
-    except services.AdminActionRefused as exc:
+    except AdminActionRefused as exc:
         db.session.rollback()
         flash(translated(exc.message), "error")
         return redirect(back, code=303)

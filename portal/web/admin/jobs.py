@@ -8,14 +8,16 @@ import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
-from portal.admin import services
-from portal.admin.tasks import QUOTA_REPORT
 from portal.db import utcnow
 from portal.extensions import db
+from portal.invoices import run as invoice_run
+from portal.ops.audit import AdminActionRefused
+from portal.ops.jobs import job_dict
 from portal.ops.models import Job, JobStatus
 from portal.tenancy.models import Tenant
+from portal.usage.reports import QUOTA_REPORT
+from portal.web.admin.blueprint import bp
 from portal.web.admin.common import current_actor, load_job, translated
-from portal.web.admin.views import bp
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -51,10 +53,10 @@ def jobs():
 def start_invoice_run():
     """Queue the invoice run of a month for every company still to bill."""
     try:
-        job = services.start_invoice_run(
+        job = invoice_run.start_invoice_run(
             db.session, request.form.get("month", "").strip(), current_actor()
         )
-    except services.AdminActionRefused as exc:
+    except AdminActionRefused as exc:
         db.session.rollback()
         flash(translated(exc.message), "error")
         return redirect(url_for("admin.jobs"), code=303)
@@ -72,7 +74,7 @@ def job(job_id: str):
         "admin/job.html",
         "admin/_job.html",
         job=row,
-        data=services.job_dict(row),
+        data=job_dict(row),
         company=db.session.get(Tenant, row.tenant_id) if row.tenant_id else None,
         polling=row.status in UNFINISHED,
     )
@@ -102,7 +104,7 @@ def report_csv(job_id: str):
 def report_json(job_id: str):
     """The quota usage report of a finished job as JSON rows."""
     row = _report(job_id)
-    body = json.dumps({"params": services.job_dict(row)["params"], "rows": row.result["rows"]})
+    body = json.dumps({"params": job_dict(row)["params"], "rows": row.result["rows"]})
     return Response(
         body,
         mimetype="application/json",

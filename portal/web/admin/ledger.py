@@ -9,8 +9,8 @@ from flask_babel import ngettext
 
 from portal.extensions import db
 from portal.ledger.reconciliation import last_check, reconcile, record_check
+from portal.web.admin.blueprint import bp
 from portal.web.admin.common import current_actor
-from portal.web.admin.views import bp
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 

@@ -1,1 +1,0 @@
-"""Admin operations: the one place admin writes happen, for pages and the console API."""

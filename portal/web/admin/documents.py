@@ -1,0 +1,110 @@
+"""Admin console: the companies list and the stored documents with their checks."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+
+from portal.documents.formats import (
+    FORMATS,
+    DocumentNotAvailable,
+    UnknownFormat,
+    render_document,
+    stored_validation,
+)
+from portal.documents.models import StoredDocument
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.tenancy.models import Tenant
+from portal.tenancy.queries import TenantSummary, tenant_summaries
+from portal.web.admin.blueprint import bp
+from portal.web.admin.common import load_invoice
+from portal.web.guards import admin_view
+from portal.web.htmx import render_page
+
+
+@bp.get("/")
+@admin_view
+def index():
+    """Companies with members and open amounts, and a search box (htmx: the rows only)."""
+    search = request.args.get("q", "")[:100]
+    return render_page(
+        "admin/index.html",
+        "admin/_companies.html",
+        summaries=company_rows(search),
+        search=search,
+    )
+
+
+def company_rows(search: str) -> list[TenantSummary]:
+    """Companies whose name or handle contains ``search`` (case-insensitive)."""
+    summaries = tenant_summaries(db.session)
+    needle = search.strip().casefold()
+    if not needle:
+        return summaries
+    return [
+        s
+        for s in summaries
+        if needle in s.tenant.name.casefold() or needle in s.tenant.slug.casefold()
+    ]
+
+
+@bp.get("/documents")
+@admin_view
+def documents():
+    """The latest stored documents of every company, with their validation findings."""
+    rows = db.session.execute(
+        sa.select(StoredDocument, Invoice, Tenant.name)
+        .join(Invoice, Invoice.id == StoredDocument.invoice_id)
+        .join(Tenant, Tenant.id == Invoice.tenant_id)
+        .order_by(StoredDocument.created_at.desc(), StoredDocument.id.desc())
+        .limit(100)
+    ).all()
+    return render_page("admin/documents.html", rows=rows, counts=_counts)
+
+
+@bp.get("/invoices/<invoice_id>/documents")
+@admin_view
+def invoice_documents(invoice_id: str):
+    """One invoice's stored documents: format, checksum and every validation finding."""
+    invoice = load_invoice(invoice_id)
+    return render_page(
+        "admin/invoice_documents.html",
+        invoice=invoice,
+        tenant=db.session.get(Tenant, invoice.tenant_id),
+        stored=stored_validation(db.session, invoice),
+        formats=[f for f in FORMATS.values() if f.key != "zugferd"],
+        counts=_counts,
+    )
+
+
+@bp.post("/invoices/<invoice_id>/documents")
+@admin_view
+def make_document(invoice_id: str):
+    """Render and store one format now (and so validate it), e.g. before sending."""
+    invoice = load_invoice(invoice_id)
+    target = url_for("admin.invoice_documents", invoice_id=invoice.public_id)
+    try:
+        document = render_document(db.session, invoice, request.form.get("format", ""))
+    except UnknownFormat as exc:
+        flash(
+            _("Unknown format. Available: %(formats)s.", formats=", ".join(exc.supported)), "error"
+        )
+        return redirect(target, code=303)
+    except DocumentNotAvailable as exc:
+        flash(_("This document is not available: %(reason)s", reason=exc.reason), "error")
+        return redirect(target, code=303)
+    db.session.commit()
+    flash(_("%(file)s is stored and checked.", file=document.filename), "success")
+    return redirect(target, code=303)
+
+
+def _counts(findings: list[dict] | None) -> dict[str, int]:
+    """Findings by severity, e.g. {"fatal": 0, "warning": 1}."""
+    counts = {"fatal": 0, "warning": 0}
+    for finding in findings or []:
+        severity = finding.get("severity", "fatal")
+        counts[severity] = counts.get(severity, 0) + 1
+    return counts
+
