@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from flask import abort, request
+from flask import abort, flash, redirect, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.db import parse_public_id
 from portal.extensions import db
 from portal.invoices.models import Invoice
-from portal.ops.audit import Actor
+from portal.ops.audit import Actor, AdminActionRefused
 from portal.ops.models import Job
 from portal.tenancy.models import Tenant
 
@@ -60,6 +60,17 @@ def load_invoice(invoice_id: str) -> Invoice:
     if invoice is None:
         abort(404)
     return invoice
+
+
+def refused(exc: AdminActionRefused, target: str):
+    """Answer a refused action: nothing it wrote is kept, its reason is shown on ``target``.
+
+    The answer is a redirect (303), which the request's unit of work would commit; the
+    refused action's writes are discarded here first.
+    """
+    db.session.rollback()
+    flash(translated(exc.message), "error")
+    return redirect(target, code=303)
 
 
 def translated(message: str) -> str:

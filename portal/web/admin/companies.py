@@ -30,6 +30,7 @@ from portal.web.admin.common import (
     current_actor,
     load_company,
     parse_date,
+    refused,
     translated,
 )
 from portal.web.guards import admin_view
@@ -117,7 +118,6 @@ def update_settings(company_id: str):
     except SettingsInvalid as exc:
         db.session.rollback()
         return _company_page(tenant, values, exc.errors)
-    db.session.commit()
     flash(_("Billing settings of %(company)s saved.", company=tenant.name), "success")
     return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
 
@@ -143,10 +143,7 @@ def generate(company_id: str):
     try:
         invoice = generate_now(db.session, tenant, month, current_actor())
     except AdminActionRefused as exc:
-        db.session.rollback()
-        flash(translated(exc.message), "error")
-        return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
-    db.session.commit()
+        return refused(exc, url_for("admin.company", company_id=tenant.public_id))
     flash(_("The invoice of %(month)s is ready.", month=month), "success")
     return redirect(url_for("admin.invoice", invoice_id=invoice.public_id), code=303)
 
@@ -173,9 +170,6 @@ def start_company_job(company_id: str):
         else:
             raise AdminActionRefused("unknown_job", N_("Unknown job."))
     except AdminActionRefused as exc:
-        db.session.rollback()
-        flash(translated(exc.message), "error")
-        return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
-    db.session.commit()
+        return refused(exc, url_for("admin.company", company_id=tenant.public_id))
     flash(_("The job is queued."), "success")
     return redirect(url_for("admin.job", job_id=job.public_id), code=303)

@@ -95,7 +95,6 @@ def make_document(invoice_id: str):
     except DocumentNotAvailable as exc:
         flash(_("This document is not available: %(reason)s", reason=exc.reason), "error")
         return redirect(target, code=303)
-    db.session.commit()
     flash(_("%(file)s is stored and checked.", file=document.filename), "success")
     return redirect(target, code=303)
 

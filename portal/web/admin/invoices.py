@@ -25,7 +25,7 @@ from portal.web.admin.common import (
     load_invoice,
     parse_date,
     positive_int,
-    translated,
+    refused,
 )
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
@@ -279,10 +279,7 @@ def act(invoice_id: str, action: str):
     try:
         message = _perform(action, inv)
     except AdminActionRefused as exc:
-        db.session.rollback()
-        flash(translated(exc.message), "error")
-        return redirect(back, code=303)
-    db.session.commit()
+        return refused(exc, back)
     flash(message, "success")
     if action == "delete":
         company = db.session.get(Tenant, tenant_id)

@@ -17,7 +17,7 @@ from portal.ops.models import Job, JobStatus
 from portal.tenancy.models import Tenant
 from portal.usage.reports import QUOTA_REPORT
 from portal.web.admin.blueprint import bp
-from portal.web.admin.common import current_actor, load_job, translated
+from portal.web.admin.common import current_actor, load_job, refused
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -57,10 +57,7 @@ def start_invoice_run():
             db.session, request.form.get("month", "").strip(), current_actor()
         )
     except AdminActionRefused as exc:
-        db.session.rollback()
-        flash(translated(exc.message), "error")
-        return redirect(url_for("admin.jobs"), code=303)
-    db.session.commit()
+        return refused(exc, url_for("admin.jobs"))
     flash(_("The invoice run is queued."), "success")
     return redirect(url_for("admin.job", job_id=job.public_id), code=303)
 

@@ -61,7 +61,6 @@ def check_ledger():
     """Reconcile the whole ledger now and keep the result."""
     report = reconcile(db.session)
     record_check(db.session, report, by=current_actor().label)
-    db.session.commit()
     if report.clean:
         flash(_("The ledger agrees with every invoice, payment and credit note."), "success")
     else:

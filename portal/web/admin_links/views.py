@@ -66,6 +66,5 @@ def rotate(invoice_id: str):
             ip_address=request.remote_addr,
         )
     )
-    db.session.commit()
     flash(_("Every link to invoice %(number)s has been revoked.", number=invoice.number), "success")
     return redirect(_back(), code=303)

@@ -75,7 +75,6 @@ def login():
         else:
             session.clear()
             login_user(user, remember=form.remember.data)
-            db.session.commit()
             load_tenant_context()
             return redirect(_safe_next(form.next.data) or _home_url(), code=303)
     return render_page("auth/login.html", form=form)
@@ -100,7 +99,6 @@ def forgot_password():
         user = get_user_by_email(db.session, form.email.data)
         if user is not None and user.is_active:
             send_password_reset_email(db.session, user)
-        db.session.commit()
         flash(
             _(
                 "If an account exists for %(email)s, we have sent a link to reset its password.",
@@ -133,7 +131,6 @@ def reset_password(token: str):
         except WeakPassword as exc:
             form.password.errors.append(str(exc))
         else:
-            db.session.commit()
             logout_user()
             session.clear()
             flash(_("Your password has been changed. Sign in with the new one."), "success")
@@ -163,5 +160,4 @@ def set_language():
         session["locale"] = form.language.data
         if current_user.is_authenticated:
             current_user.locale = form.language.data
-            db.session.commit()
     return redirect(_safe_next(request.form.get("next")) or url_for("overview.index"), code=303)

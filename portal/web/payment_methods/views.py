@@ -70,7 +70,6 @@ def _act(method_id: str, action, done_message: str):
             db.session.rollback()
             flash(exc.message, "error")
         else:
-            db.session.commit()
             flash(done_message, "success")
     return _index()
 
@@ -106,7 +105,6 @@ def setup():
         db.session.rollback()
         flash(exc.message, "error")
         return _index()
-    db.session.commit()
     if result.redirect_url:
         return redirect(result.redirect_url, code=303)
     return redirect(
@@ -154,14 +152,12 @@ def _confirm(method: PaymentMethod, data: dict):
         db.session.rollback()
         if exc.code == "setup_failed":
             remove_method(db.session, g.tenant, method)
-            db.session.commit()
             flash(exc.message, "error")
         elif exc.code == "not_confirmed":
             flash(_("The payment method will appear once the provider confirms it."), "info")
         else:
             flash(exc.message, "error")
         return _index()
-    db.session.commit()
     flash(_("Payment method added."), "success")
     return _index()
 
@@ -229,7 +225,6 @@ def payment_complete(payment_id: str):
             db.session.rollback()
             flash(exc.message, "error")
         else:
-            db.session.commit()
             if payment.status == PaymentStatus.SUCCEEDED:
                 flash(_("Thank you: the payment succeeded."), "success")
             else:

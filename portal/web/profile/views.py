@@ -105,7 +105,6 @@ def update():
         form.show_errors(invalid.errors)
         # 200, not 422: htmx 2 does not swap 4xx responses.
         return _render(get_billing_profile(db.session, g.tenant), form)
-    db.session.commit()
     flash(_("Billing profile saved."), "success")
     return redirect(url_for("profile.show"), code=303)
 

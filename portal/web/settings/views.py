@@ -71,7 +71,6 @@ def create_token():
         scopes=_scopes(form.access.data),
         created_by=current_user,
     )
-    db.session.commit()
     # The secret is shown on this response only; it is never stored in plain text.
     return render_page(
         "settings/tokens.html",
@@ -91,6 +90,5 @@ def revoke_token(token_id: str):
     token = load_for_tenant(db.session, ApiToken, token_id, g.tenant)
     if RevokeTokenForm().validate_on_submit():
         revoke_api_token(token)
-        db.session.commit()
         flash(_("Token “%(name)s” revoked.", name=token.name), "success")
     return redirect(url_for("settings.tokens"), code=303)

@@ -69,5 +69,4 @@ def receive(provider_slug: str):
     if _unstorable(events):
         return jsonify(error="bad_payload"), 400
     stored = store_events(db.session, provider, events)
-    db.session.commit()
     return jsonify(received=len(events), new=len(stored)), 200
