@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -56,3 +57,11 @@ def tenant_summaries(session: Session) -> list[TenantSummary]:
             )
         )
     return summaries
+
+
+def tenants_by_id(session: Session, ids: Iterable[int]) -> dict[int, Tenant]:
+    """The companies of ``ids``, by id (unknown ids are left out)."""
+    ids = set(ids)
+    if not ids:
+        return {}
+    return {t.id: t for t in session.scalars(sa.select(Tenant).where(Tenant.id.in_(ids)))}

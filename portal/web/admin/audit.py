@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-import sqlalchemy as sa
 from flask import request
 from flask_babel import gettext as _
 
 from portal.extensions import db
-from portal.ops.models import AuditLogEntry
-from portal.tenancy.models import Tenant
+from portal.ops.queries import AuditFilter, audit_actions, audit_page
 from portal.web.admin.blueprint import bp
 from portal.web.admin.common import parse_date, positive_int
 from portal.web.guards import admin_view
@@ -36,42 +32,24 @@ def audit():
     """The append-only audit log, newest first, filterable by action, actor, company, dates."""
     args = request.args
     messages = []
-    query = sa.select(AuditLogEntry, Tenant).outerjoin(Tenant, Tenant.id == AuditLogEntry.tenant_id)
     action = args.get("action", "").strip()[:60]
-    if action:
-        query = query.where(AuditLogEntry.action.startswith(action, autoescape=True))
     actor = args.get("actor", "").strip()[:254]
-    if actor:
-        query = query.where(
-            sa.func.lower(AuditLogEntry.actor_label).contains(actor.lower(), autoescape=True)
-        )
     company = args.get("company", "").strip()[:100]
-    if company:
-        query = query.where(sa.func.lower(Tenant.name).contains(company.lower(), autoescape=True))
     since, ok_since = parse_date(args.get("since"))
     until, ok_until = parse_date(args.get("until"))
     if not (ok_since and ok_until):
         messages.append(_("Dates must look like 2026-10-31."))
-    if since:
-        query = query.where(
-            AuditLogEntry.created_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
-        )
-    if until:
-        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        query = query.where(AuditLogEntry.created_at < end)
     page = positive_int(args.get("page"), 1)
     if page is None:
         messages.append(_("Pages are numbered from 1."))
         page = 1
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.session.execute(
-        query.order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
-    actions = db.session.scalars(
-        sa.select(AuditLogEntry.action).distinct().order_by(AuditLogEntry.action)
-    ).all()
+    rows, total = audit_page(
+        db.session,
+        AuditFilter(action=action, actor=actor, company=company, since=since, until=until),
+        page=page,
+        page_size=PAGE_SIZE,
+    )
+    actions = audit_actions(db.session)
     filters = {
         "action": action,
         "actor": actor,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from portal.catalog.models import Subscription
+from portal.catalog.queries import company_subscriptions
 from portal.catalog.settings import (
     SettingsInvalid,
     company_settings,
@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.invoices.run import generate_now, start_invoice_generation
 from portal.ops.audit import N_, AdminActionRefused
-from portal.ops.models import Job
+from portal.ops.queries import recent_jobs
 from portal.tenancy.models import Tenant
 from portal.usage.queries import quota_usage_report
 from portal.usage.reports import start_quota_report
@@ -72,14 +72,8 @@ def _company_page(
         .order_by(Invoice.created_at.desc(), Invoice.id.desc())
         .limit(20)
     ).all()
-    subscriptions = db.session.scalars(
-        sa.select(Subscription)
-        .where(Subscription.tenant_id == tenant.id)
-        .order_by(Subscription.started_on.desc())
-    ).all()
-    jobs = db.session.scalars(
-        sa.select(Job).where(Job.tenant_id == tenant.id).order_by(Job.id.desc()).limit(5)
-    ).all()
+    subscriptions = company_subscriptions(db.session, tenant)
+    jobs = recent_jobs(db.session, tenant_id=tenant.id, limit=5)
     today = utcnow().date()
     response = render_page(
         "admin/company.html",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 
@@ -13,9 +12,8 @@ from portal.documents.formats import (
     render_document,
     stored_validation,
 )
-from portal.documents.models import StoredDocument
+from portal.documents.queries import latest_stored_documents
 from portal.extensions import db
-from portal.invoices.models import Invoice
 from portal.tenancy.models import Tenant
 from portal.tenancy.queries import TenantSummary, tenant_summaries
 from portal.web.admin.blueprint import bp
@@ -54,13 +52,7 @@ def company_rows(search: str) -> list[TenantSummary]:
 @admin_view
 def documents():
     """The latest stored documents of every company, with their validation findings."""
-    rows = db.session.execute(
-        sa.select(StoredDocument, Invoice, Tenant.name)
-        .join(Invoice, Invoice.id == StoredDocument.invoice_id)
-        .join(Tenant, Tenant.id == Invoice.tenant_id)
-        .order_by(StoredDocument.created_at.desc(), StoredDocument.id.desc())
-        .limit(100)
-    ).all()
+    rows = latest_stored_documents(db.session, limit=100)
     return render_page("admin/documents.html", rows=rows, counts=_counts)
 
 

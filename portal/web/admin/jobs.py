@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
@@ -14,7 +13,9 @@ from portal.invoices import run as invoice_run
 from portal.ops.audit import AdminActionRefused
 from portal.ops.jobs import job_dict
 from portal.ops.models import Job, JobStatus
+from portal.ops.queries import recent_jobs
 from portal.tenancy.models import Tenant
+from portal.tenancy.queries import tenants_by_id
 from portal.usage.reports import QUOTA_REPORT
 from portal.web.admin.blueprint import bp
 from portal.web.admin.common import current_actor, load_job, refused
@@ -30,14 +31,14 @@ def _companies(jobs: list[Job]) -> dict[int, Tenant]:
     ids = {job.tenant_id for job in jobs if job.tenant_id}
     if not ids:
         return {}
-    return {t.id: t for t in db.session.scalars(sa.select(Tenant).where(Tenant.id.in_(ids)))}
+    return tenants_by_id(db.session, ids)
 
 
 @bp.get("/jobs")
 @admin_view
 def jobs():
     """Recent jobs; while any is unfinished the list polls itself (htmx) every second."""
-    rows = db.session.scalars(sa.select(Job).order_by(Job.id.desc()).limit(RECENT_JOBS)).all()
+    rows = recent_jobs(db.session, limit=RECENT_JOBS)
     return render_page(
         "admin/jobs.html",
         "admin/_jobs.html",
