@@ -380,8 +380,11 @@ def proration_factor(period_start: date, period_end: date, change_on: date) -> F
     return Fraction((period_end - change_on).days, days)
 
 
-def _scale(unit_amount: Decimal, factor: Fraction) -> Decimal:
-    """unit_amount × factor rounded half-up to PRICE_PLACES, with no intermediate rounding."""
+def scale_price(unit_amount: Decimal, factor: Fraction) -> Decimal:
+    """unit_amount × factor rounded half-up (half away from zero) to PRICE_PLACES, with no
+    intermediate rounding: the proration of a unit price, wherever it is prorated."""
+    if unit_amount < 0:
+        return -scale_price(-unit_amount, factor)
     scaled = Fraction(unit_amount) * factor * 10**PRICE_PLACES
     # Both operands are non-negative, so half-up is floor(x + ½); the string keeps it exact.
     return Decimal(f"{math.floor(scaled + Fraction(1, 2))}E-{PRICE_PLACES}")
@@ -422,7 +425,7 @@ def _prorated_line(
         PricedLine(
             f"{lead} {what} after {after}",
             -units if credit else units,
-            _scale(price.unit_amount, factor),
+            scale_price(price.unit_amount, factor),
             details,
         )
     ]

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from portal.db import lock
 from portal.invoices.credit_notes import CreditLine, CreditNoteRefused, issue_credit_note
-from portal.invoices.delivery import InvoiceNotSendable, send_invoice
 from portal.invoices.drafts import delete_draft
 from portal.invoices.lifecycle import mark_paid, mark_unpaid, void_invoice
 from portal.invoices.models import CreditNote, Invoice
 from portal.invoices.states import TRANSITIONS, InvoiceStatus
+from portal.notifications.delivery import InvoiceNotSendable, send_invoice
 from portal.notifications.models import OutboxEmail
 from portal.ops.audit import N_, Actor, AdminActionRefused, record_audit
 

@@ -37,6 +37,7 @@ from portal.domain.pricing import (
     chargeable_fraction,
     period_containing,
     price_lines,
+    scale_price,
 )
 from portal.domain.tax import Party, VatDecision, decide_vat
 from portal.invoices.drafts import DraftLine, create_draft
@@ -155,13 +156,6 @@ def vat_for(context: BillingContext, on: dt.date) -> VatDecision:
     return decide_vat(seller=seller, buyer=buyer, on=on)
 
 
-def _scaled(unit_price: Decimal, fraction: Fraction) -> Decimal:
-    exact = Fraction(unit_price) * fraction
-    return (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
-        PRICE_QUANTUM, rounding=ROUND_HALF_UP
-    )
-
-
 def _line(
     plan: InvoicePlan,
     kind: LineKind,
@@ -217,7 +211,7 @@ def _item_lines(
         return []  # the trial covers the whole period
     lines = []
     for priced in price_lines(spec, quantity):
-        unit_price = priced.unit_price if scale == 1 else _scaled(priced.unit_price, scale)
+        unit_price = priced.unit_price if scale == 1 else scale_price(priced.unit_price, scale)
         description = priced.description
         details = dict(priced.details)
         if scale != 1:
@@ -255,7 +249,7 @@ def _proration_lines(plan: InvoicePlan, change: SubscriptionChange) -> list[Draf
                     f"{priced.description}: {priced.quantity.normalize():f} × {wording} "
                     f"{day:%d %b %Y}",
                     sign * priced.quantity,
-                    _scaled(priced.unit_price, before),
+                    scale_price(priced.unit_price, before),
                     price,
                     None,
                     {"proration": str(before), "change_on": change.effective_on.isoformat()},

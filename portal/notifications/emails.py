@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import current_app, url_for
 from sqlalchemy.orm import Session
 
+from portal.documents.formats import DocumentNotAvailable, render_document
 from portal.domain.money import Money
 from portal.invoices.errors import InvoiceError
 from portal.invoices.models import Invoice
@@ -57,8 +58,6 @@ def invoice_attachments(session: Session, invoice: Invoice, profile: BillingProf
 
     :raise EInvoiceUnavailable: with the reason the preferred e-invoice cannot be made.
     """
-    from portal.documents.formats import DocumentNotAvailable, render_document
-
     preference = str(getattr(profile.einvoice_format, "value", profile.einvoice_format) or "")
     primary = preference if preference in HYBRID_FORMATS else "pdf"
     formats = [primary] + ([preference] if preference in XML_FORMATS else [])

@@ -23,7 +23,9 @@ from flask_babel import force_locale
 from sqlalchemy.orm import Session, selectinload
 
 from portal.db import lock, utcnow
+from portal.documents.formats import render_document
 from portal.extensions import db, queue
+from portal.invoices.models import Invoice
 from portal.notifications.models import OutboxEmail, OutboxStatus
 from portal.ops.after_commit import after_commit
 from portal.ops.sweeper import SweepWindow
@@ -112,9 +114,6 @@ def build_attachments(session: Session, email: OutboxEmail) -> list[tuple[bytes,
     :raise ValueError: for an unknown kind or a missing invoice (the queue retries, then
         the e-mail is marked failed rather than sent without its attachment).
     """
-    from portal.documents.formats import render_document
-    from portal.invoices.models import Invoice
-
     rendered = []
     for spec in email.attachments or []:
         kind = spec.get("kind")

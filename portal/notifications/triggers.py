@@ -24,6 +24,13 @@ from portal.catalog.models import CompanyBillingSettings
 from portal.extensions import db, queue
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceStatus
+from portal.notifications.delivery import InvoiceNotSendable, send_invoice
+from portal.notifications.emails import (
+    card_expiring_key,
+    send_card_expiring_email,
+    send_invoice_paid_email,
+)
+from portal.notifications.models import OutboxEmail
 from portal.ops.after_commit import after_commit_batch
 from portal.ops.queue import each_in_own_session
 from portal.payments.methods import EXPIRY_WARNING_DAYS, card_expiry
@@ -41,8 +48,6 @@ def auto_send_invoice(session: Session, invoice_id: int) -> str:
     Returns what happened: "sent", "skipped" (not finalized any more, or not wanted) or the
     reason the invoice could not be sent (no billing address, e-invoice unavailable).
     """
-    from portal.invoices.delivery import InvoiceNotSendable, send_invoice
-
     invoice = session.get(Invoice, invoice_id, with_for_update=True)
     if invoice is None or invoice.status != InvoiceStatus.FINALIZED:
         return "skipped"
@@ -83,8 +88,6 @@ def send_receipt(session: Session, invoice_id: int) -> str:
     may be paid before its e-mail went out; the receipt then carries its PDF instead). An
     invoice an admin settles before it was ever sent stays silent.
     """
-    from portal.notifications.emails import send_invoice_paid_email
-
     invoice = session.get(Invoice, invoice_id)
     if invoice is None or invoice.status != InvoiceStatus.PAID:
         return "skipped"
@@ -179,9 +182,6 @@ def send_card_expiry_notices(session: Session, today: dt.date | None = None) -> 
 
     Returns how many warnings were queued now (earlier ones are not counted again).
     """
-    from portal.notifications.emails import card_expiring_key, send_card_expiring_email
-    from portal.notifications.models import OutboxEmail
-
     today = today or dt.date.today()
     queued = 0
     for method, expiry in expiring_cards(session, today):

@@ -86,7 +86,7 @@ def test_the_preferred_e_invoice_travels_with_the_pdf(
 
 
 def test_an_e_invoice_that_cannot_be_made_refuses_the_send(app, world, session):
-    from portal.invoices.delivery import InvoiceNotSendable, send_invoice
+    from portal.notifications.delivery import InvoiceNotSendable, send_invoice
 
     profile = _profile(session, world.a.tenant)
     profile.einvoice_format = "xrechnung"  # without a Leitweg-ID on the invoice

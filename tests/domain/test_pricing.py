@@ -807,3 +807,14 @@ def test_periods_tile_the_timeline_from_the_anchor(anchor, interval, count, offs
     assert next_billing_date(anchor, interval, count, on) == end
     for day in (start, end):  # each on the anchor's day, or its month's last day if shorter
         assert day.day == min(anchor.day, calendar.monthrange(day.year, day.month)[1])
+
+
+def test_scale_price_rounds_half_away_from_zero_without_intermediate_rounding():
+    from fractions import Fraction
+
+    from portal.domain.pricing import scale_price
+
+    assert scale_price(Decimal("0.00000000015"), Fraction(1)) == Decimal("0.0000000002")
+    assert scale_price(Decimal("-0.00000000015"), Fraction(1)) == Decimal("-0.0000000002")
+    assert scale_price(Decimal("30"), Fraction(17, 31)) == Decimal("16.4516129032")
+    assert scale_price(Decimal("-30"), Fraction(17, 31)) == Decimal("-16.4516129032")

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.invoices.delivery import send_invoice
+from portal.notifications.delivery import send_invoice
 from portal.notifications.links import issue_link, rotate_links, token_for
 from tests.e2e.conftest import AXE, run_axe, screenshot_both
 

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from portal import create_app
 from portal.catalog.models import CompanyBillingSettings
 from portal.extensions import db, queue
-from portal.invoices import delivery
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceStatus
+from portal.notifications import delivery, triggers
 from portal.notifications.models import OutboxEmail
 from portal.notifications.triggers import auto_send_invoice_task, auto_send_invoices_task
 from portal.ops.after_commit import after_commit_batch
@@ -113,7 +113,7 @@ def test_a_failing_invoice_is_retried_alone(queued_app, monkeypatch):
             raise ConnectionError("storage unavailable")
         return real_send(session, invoice, *args, **kwargs)
 
-    monkeypatch.setattr(delivery, "send_invoice", send_or_fail)
+    monkeypatch.setattr(triggers, "send_invoice", send_or_fail)
     results = auto_send_invoices_task.call_local(ids)
     assert results == {i: ("retrying" if i == broken else "sent") for i in ids}
     assert len(_invoice_emails()) == before + 3
@@ -121,7 +121,7 @@ def test_a_failing_invoice_is_retried_alone(queued_app, monkeypatch):
     [retry] = [t for t in queue.pending() if t.name == auto_send_invoice_task.task_class.__name__]
     assert retry.args == (broken,)
     assert retry.eta > dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=50)
-    monkeypatch.setattr(delivery, "send_invoice", real_send)
+    monkeypatch.setattr(triggers, "send_invoice", real_send)
     assert queue.execute(retry, timestamp=retry.eta) == "sent"
     assert len(_invoice_emails()) == before + 4
 

@@ -16,9 +16,9 @@ from lxml import etree
 
 from portal.catalog.models import CompanyBillingSettings
 from portal.extensions import queue
-from portal.invoices.delivery import send_invoice
 from portal.invoices.lifecycle import mark_paid, mark_unpaid
 from portal.invoices.states import InvoiceStatus
+from portal.notifications.delivery import send_invoice
 from portal.notifications.models import OutboxEmail, OutboxStatus
 from portal.notifications.outbox import deliver_email_task
 from portal.notifications.triggers import (

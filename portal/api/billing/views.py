@@ -36,7 +36,6 @@ from portal.api.core import Api, ApiError, envelope, error_entry, not_found
 from portal.api.openapi import register_docs
 from portal.db import load_for_tenant, utcnow
 from portal.extensions import db, limiter
-from portal.invoices.delivery import InvoiceNotSendable, send_invoice
 from portal.invoices.estimates import estimate
 from portal.invoices.models import Invoice
 from portal.invoices.queries import (
@@ -49,6 +48,7 @@ from portal.invoices.queries import (
 )
 from portal.invoices.spend import monthly_spend
 from portal.invoices.states import InvoiceStatus
+from portal.notifications.delivery import InvoiceNotSendable, send_invoice
 from portal.payments.methods import (
     PaymentMethodRefused,
     default_method,

@@ -26,7 +26,6 @@ from portal.documents.pdf import (
     format_unit_price,
 )
 from portal.extensions import db
-from portal.invoices.delivery import SENDABLE, InvoiceNotSendable, send_invoice
 from portal.invoices.queries import (
     DEFAULT_PAGE_SIZE,
     FilterError,
@@ -39,6 +38,7 @@ from portal.invoices.queries import (
     parse_paging,
 )
 from portal.invoices.states import CreditNoteStatus, InvoiceStatus
+from portal.notifications.delivery import SENDABLE, InvoiceNotSendable, send_invoice
 from portal.payments.models import PaymentStatus
 from portal.tenancy.models import BillingProfile
 from portal.urls import url_builder
