@@ -149,6 +149,174 @@ def vat_rows(document: Invoice | CreditNote) -> list:
     ]
 
 
+@dataclass(frozen=True)
+class LineRowView:
+    """A document line as the pages, the estimate and the PDF print it."""
+
+    position: int
+    description: str
+    quantity: Decimal
+    unit_price: Decimal  # major units (BT-146)
+    vat_category: VatCategory
+    vat_rate: Decimal
+    net_minor: int  # BT-131
+    period_start: dt.date | None
+    period_end: dt.date | None
+    #: The line has a service period of its own to print under the description: always
+    #: on a credit note, on an invoice when it differs from the invoice's period.
+    own_period: bool
+
+
+@dataclass(frozen=True)
+class AllowanceChargeView:
+    """A document-level allowance or charge as printed (BG-20 / BG-21)."""
+
+    is_charge: bool
+    reason: str
+    percent: Decimal | None
+    base_minor: int | None
+    amount_minor: int
+    vat_category: VatCategory
+    vat_rate: Decimal
+
+
+@dataclass(frozen=True)
+class TotalsView:
+    """Document totals (BG-22), and for an invoice what has been paid and credited."""
+
+    lines_total_minor: int
+    allowance_total_minor: int
+    charge_total_minor: int
+    tax_exclusive_minor: int
+    tax_minor: int
+    tax_inclusive_minor: int
+    prepaid_minor: int
+    rounding_minor: int
+    amount_due_minor: int
+    #: Only invoices are paid and credited; None on credit notes and estimates.
+    paid_minor: int | None = None
+    credited_minor: int | None = None
+    open_minor: int | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRows:
+    """What the invoice layout prints: lines, VAT breakdown, allowances, totals."""
+
+    currency: str
+    lines: list[LineRowView]
+    vat: list  # InvoiceVatBreakdown rows, or VatRowView where none are stored
+    allowance_charges: list[AllowanceChargeView]
+    totals: TotalsView
+
+
+def _line_row(
+    line, period: tuple, *, always_own_period: bool = False, position=None, net_minor=None
+) -> LineRowView:
+    """A stored line (``position`` and net from the row) or a planned one (given)."""
+    has_period = bool(line.period_start and line.period_end)
+    return LineRowView(
+        position=line.position if position is None else position,
+        description=line.description,
+        quantity=line.quantity,
+        unit_price=line.unit_price,
+        vat_category=line.vat_category,
+        vat_rate=line.vat_rate,
+        net_minor=line.net_amount_minor if net_minor is None else net_minor,
+        period_start=line.period_start,
+        period_end=line.period_end,
+        own_period=has_period
+        and (always_own_period or (line.period_start, line.period_end) != period),
+    )
+
+
+def _allowance_view(ac) -> AllowanceChargeView:
+    get = ac.get if isinstance(ac, dict) else functools.partial(getattr, ac)
+    return AllowanceChargeView(
+        is_charge=get("is_charge"),
+        reason=get("reason"),
+        percent=get("percent"),
+        base_minor=get("base_minor"),
+        amount_minor=get("amount_minor"),
+        vat_category=VatCategory(get("vat_category")),
+        vat_rate=get("vat_rate"),
+    )
+
+
+def _stored_totals(document: Invoice | CreditNote) -> TotalsView:
+    invoice = isinstance(document, Invoice)
+    return TotalsView(
+        lines_total_minor=document.lines_total_minor,
+        allowance_total_minor=document.allowance_total_minor,
+        charge_total_minor=document.charge_total_minor,
+        tax_exclusive_minor=document.tax_exclusive_minor,
+        tax_minor=document.tax_minor,
+        tax_inclusive_minor=document.tax_inclusive_minor,
+        prepaid_minor=document.prepaid_minor,
+        rounding_minor=document.rounding_minor,
+        amount_due_minor=document.amount_due_minor,
+        paid_minor=document.amount_paid_minor if invoice else None,
+        credited_minor=document.amount_credited_minor if invoice else None,
+        open_minor=document.amount_open_minor if invoice else None,
+    )
+
+
+def _estimate_rows(estimate) -> DocumentRows:
+    """The projected invoice of an estimate: the rows the invoice will store and print
+    (:func:`~portal.invoices.services.draft_totals` is what drafts are computed with)."""
+    from portal.invoices.services import discount_rows, draft_totals
+
+    plan = estimate.projected
+    currency = estimate.projected_totals.amount_due.currency
+    allowances = (
+        discount_rows(plan.lines, plan.discount_percent, currency) if plan.discount_percent else []
+    )
+    computed = draft_totals(plan.lines, allowances, currency)
+    period = (plan.period_start, plan.period_last_day)
+    # Planned lines have no position yet: the invoice numbers them in this order.
+    lines = [
+        _line_row(line, period, position=position, net_minor=net)
+        for position, (line, net) in enumerate(
+            zip(plan.lines, computed.line_nets, strict=True), start=1
+        )
+    ]
+    return DocumentRows(
+        currency=currency,
+        lines=lines,
+        vat=[VatRowView(**row) for row in computed.vat_rows],
+        allowance_charges=[_allowance_view(ac) for ac in allowances],
+        totals=TotalsView(**computed.columns),
+    )
+
+
+def document_rows(document) -> DocumentRows:
+    """The rows every invoice layout prints, built once for the page, the link and the PDF.
+
+    ``document`` is an invoice, a credit note, or an upcoming-invoice estimate
+    (:class:`portal.invoices.estimates.Estimate`, shown as its projection).
+    """
+    if isinstance(document, Invoice):
+        period = (document.period_start, document.period_end)
+        return DocumentRows(
+            currency=document.currency,
+            lines=[_line_row(line, period) for line in document.lines],
+            vat=vat_rows(document),
+            allowance_charges=[_allowance_view(ac) for ac in document.allowance_charges],
+            totals=_stored_totals(document),
+        )
+    if isinstance(document, CreditNote):
+        return DocumentRows(
+            currency=document.currency,
+            lines=[
+                _line_row(line, (None, None), always_own_period=True) for line in document.lines
+            ],
+            vat=vat_rows(document),
+            allowance_charges=[],  # credit notes carry no document-level allowances
+            totals=_stored_totals(document),
+        )
+    return _estimate_rows(document)
+
+
 def is_draft_document(document: Invoice | CreditNote) -> bool:
     """Whether the invoice or credit note has not been issued yet."""
     if isinstance(document, CreditNote):
@@ -185,7 +353,7 @@ def render_invoice_html(
             is_draft=is_draft_document(invoice),
             inline_css=inline_css,
             is_credit_note=isinstance(invoice, CreditNote),
-            vat_rows=vat_rows(invoice),
+            rows=document_rows(invoice),
             logo=_logo_data_uri(session, invoice),
             page_counter=page_counter_content(),
             epc_qr=_epc_qr(invoice, seller),

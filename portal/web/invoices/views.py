@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, g, redirect, request, send_file, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_babel import get_locale, gettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.documents.formats import (
-    FORMATS,
-    DocumentNotAvailable,
-    UnknownFormat,
-    render_document,
-)
+from portal.documents.formats import FORMATS
 from portal.documents.pdf import (
     VAT_CATEGORY_LABELS,
     country_name,
+    document_rows,
     format_quantity,
     format_rate,
     format_unit_price,
@@ -42,6 +37,7 @@ from portal.notifications.delivery import SENDABLE, InvoiceNotSendable, send_inv
 from portal.payments.models import PaymentStatus
 from portal.tenancy.models import BillingProfile
 from portal.urls import url_builder
+from portal.web.downloads import send_invoice_document
 from portal.web.formatting import STATUS_LABELS, date_short, money
 from portal.web.guards import can, tenant_view
 from portal.web.htmx import render_page, wants_fragment
@@ -279,6 +275,7 @@ def show(invoice_id: str):
         "invoices/show.html",
         detail=detail,
         invoice=invoice,
+        rows=document_rows(invoice),
         today=dt.date.today(),
         sendable=sendable,
         profile=_billing_profile() if sendable else None,
@@ -311,31 +308,13 @@ def download(invoice_id: str):
     for drafts, XRechnung without a Leitweg-ID) goes back to the invoice with the reason.
     """
     invoice = load_invoice(db.session, g.tenant, invoice_id)
-    return _download(invoice, request.args.get("format", "pdf").lower())
+    return _download(invoice, request.args.get("format", "pdf"))
 
 
 def _download(invoice, fmt: str):
-    target = url_for("invoices.show", invoice_id=invoice.public_id)
-    try:
-        document = render_document(db.session, invoice, fmt, invoice.language)
-    except UnknownFormat as exc:
-        flash(
-            _("Unknown format. Available: %(formats)s.", formats=", ".join(exc.supported)), "error"
-        )
-        return redirect(target, code=303)
-    except DocumentNotAvailable as exc:
-        flash(_("This document is not available: %(reason)s", reason=exc.reason), "error")
-        return redirect(target, code=303)
-    db.session.commit()
-    response = send_file(
-        io.BytesIO(document.content),
-        mimetype=document.media_type,
-        as_attachment=True,
-        download_name=document.filename,
-        max_age=0,
+    return send_invoice_document(
+        invoice, fmt, back_to=url_for("invoices.show", invoice_id=invoice.public_id)
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.post("/invoices/<invoice_id>/send")

@@ -9,24 +9,19 @@ that shows no invoice data. Each route is rate limited per client address.
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, request, send_file, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 
-from portal.documents.formats import (
-    FORMATS,
-    DocumentNotAvailable,
-    UnknownFormat,
-    render_document,
-)
+from portal.documents.formats import FORMATS
 from portal.documents.pdf import (
     VAT_CATEGORY_LABELS,
     country_name,
+    document_rows,
     format_quantity,
     format_rate,
     format_unit_price,
@@ -38,6 +33,7 @@ from portal.notifications.links import LinkUnusable, resolve_link
 from portal.notifications.models import SignedLink
 from portal.notifications.public_payments import finish_checkout, pay_now, pay_options
 from portal.payments.providers import ProviderError
+from portal.web.downloads import send_invoice_document
 from portal.web.htmx import render_page
 
 bp = Blueprint("public", __name__)
@@ -114,6 +110,7 @@ def show(token: str):
             "public/invoice.html",
             token=token,
             invoice=invoice,
+            rows=document_rows(invoice),
             seller=seller,
             buyer=buyer,
             page_locale=locale,
@@ -134,26 +131,8 @@ def download(token: str):
         _link, invoice = _open(token, "download")
     except LinkUnusable as exc:
         return _unusable(exc)
-    target = url_for("public.show", token=token)
-    try:
-        document = render_document(
-            db.session, invoice, request.args.get("format", "pdf").lower(), invoice.language
-        )
-    except UnknownFormat as exc:
-        flash(
-            _("Unknown format. Available: %(formats)s.", formats=", ".join(exc.supported)), "error"
-        )
-        return redirect(target, code=303)
-    except DocumentNotAvailable as exc:
-        flash(_("This document is not available: %(reason)s", reason=exc.reason), "error")
-        return redirect(target, code=303)
-    db.session.commit()
-    response = send_file(
-        io.BytesIO(document.content),
-        mimetype=document.media_type,
-        as_attachment=True,
-        download_name=document.filename,
-        max_age=0,
+    response = send_invoice_document(
+        invoice, request.args.get("format", "pdf"), back_to=url_for("public.show", token=token)
     )
     return _no_store(response)
 

@@ -7,9 +7,11 @@ import datetime as dt
 from flask import Blueprint, g
 
 from portal.db import utcnow
+from portal.documents.pdf import document_rows
 from portal.extensions import db
 from portal.invoices.estimates import estimate
 from portal.usage.queries import quota_usage_report
+from portal.web.formatting import number
 from portal.web.guards import tenant_view
 from portal.web.htmx import render_page
 
@@ -17,6 +19,14 @@ bp = Blueprint("upcoming", __name__)
 
 #: How often the open page refreshes its figures (htmx polling).
 REFRESH_SECONDS = 60
+
+#: Number formats of the estimate's lines (components/invoice_layout.html): projected
+#: quantities are fractional, so they are cut to two decimals; unit prices are plain
+#: numbers with at least two decimals, without the currency.
+ESTIMATE_FORMATTING = {
+    "fmt_quantity": lambda value: number(value, 0, 2),
+    "fmt_unit_price": lambda value, currency: number(value, 2),
+}
 
 
 @bp.get("/upcoming")
@@ -33,7 +43,9 @@ def index():
         "upcoming/page.html",
         "upcoming/_estimate.html",
         upcoming=result,
+        rows=document_rows(result) if result is not None else None,
         quotas=quotas,
         refreshed_at=now,
         refresh_seconds=REFRESH_SECONDS,
+        **ESTIMATE_FORMATTING,
     )
