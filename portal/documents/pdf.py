@@ -28,6 +28,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session, object_session
 
 from portal.domain.money import Money
+from portal.invoices.drafts import discount_rows, draft_totals
 from portal.invoices.models import CreditNote, Invoice
 from portal.invoices.states import CreditNoteStatus, InvoiceStatus, VatCategory
 from portal.tenancy.models import Seller
@@ -263,9 +264,7 @@ def _stored_totals(document: Invoice | CreditNote) -> TotalsView:
 
 def _estimate_rows(estimate) -> DocumentRows:
     """The projected invoice of an estimate: the rows the invoice will store and print
-    (:func:`~portal.invoices.services.draft_totals` is what drafts are computed with)."""
-    from portal.invoices.services import discount_rows, draft_totals
-
+    (:func:`~portal.invoices.drafts.draft_totals` is what drafts are computed with)."""
     plan = estimate.projected
     currency = estimate.projected_totals.amount_due.currency
     allowances = (

@@ -31,9 +31,7 @@ def send_invoice_document(invoice: Invoice, fmt: str, *, back_to: str) -> Respon
     except DocumentNotAvailable as exc:
         flash(_("This document is not available: %(reason)s", reason=exc.reason), "error")
         return redirect(back_to, code=303)
-    # The stored rendering (render_document flushes it; the caller commits). This commit
-    # moved here from the two download views, which each had it; it is still the only one.
-    db.session.commit()
+    # The stored rendering (render_document flushes it) commits with the request.
     response = send_file(
         io.BytesIO(document.content),
         mimetype=document.media_type,

@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.invoices.credit_notes import CreditLine, issue_credit_note
 from portal.invoices.estimates import estimate
 from portal.invoices.generation import generate_invoices
-from portal.invoices.services import finalize_invoice
+from portal.invoices.issuing import finalize_invoice
 from portal.notifications.links import issue_link, token_for
 from tests.factories.catalog import subscribe_this_month
 

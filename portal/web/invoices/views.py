@@ -332,7 +332,6 @@ def send(invoice_id: str):
         message = str(NOT_SENDABLE_MESSAGES[exc.reason])
         flash(f"{message} {exc.detail}" if exc.detail else message, "error")
         return redirect(target, code=303)
-    db.session.commit()
     flash(
         _(
             "Invoice %(number)s is on its way to %(recipients)s.",

@@ -159,7 +159,6 @@ def pay(token: str):
         current_app.logger.warning("pay now for invoice %s failed: %s", invoice.id, exc)
         flash(_("The payment provider did not answer. Please try again later."), "error")
         return redirect(target, code=303)
-    db.session.commit()
     if outcome.redirect_url:
         return redirect(outcome.redirect_url, code=303)
     with force_locale(invoice.language or "en"):
@@ -186,7 +185,6 @@ def pay_return(token: str):
             "error",
         )
         return redirect(url_for("public.show", token=token), code=303)
-    db.session.commit()
     with force_locale(invoice.language or "en"):
         _flash_outcome(outcome.status, outcome.message)
     return redirect(url_for("public.show", token=token), code=303)
