@@ -37,11 +37,6 @@ class Estimate:
     def period_last_day(self) -> dt.date:
         return self.period_end - dt.timedelta(days=1)
 
-    @property
-    def projected_rows(self) -> list[tuple]:
-        """(planned line, its net Money) of the projection, for display."""
-        return list(zip(self.projected.lines, self.projected_totals.line_nets, strict=True))
-
 
 def _totals(plan: InvoicePlan, currency: str) -> Totals:
     """The plan's totals exactly as recompute_totals() will compute them on the invoice."""
