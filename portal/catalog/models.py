@@ -48,6 +48,28 @@ class UsageKind(enum.StrEnum):
     METERED = "metered"
 
 
+class TaxTreatment(enum.StrEnum):
+    """What a price sells, for the VAT decision: a service or goods."""
+
+    SERVICES = "services"
+    GOODS = "goods"
+
+
+class CouponDuration(enum.StrEnum):
+    """How long a coupon applies once added to a subscription."""
+
+    ONCE = "once"  # the first invoice of the subscription after it was added
+    REPEATING = "repeating"  # the next ``duration_periods`` invoices
+    FOREVER = "forever"
+
+
+class ChargeTiming(enum.StrEnum):
+    """When a one-off charge is invoiced."""
+
+    NEXT_INVOICE = "next_invoice"  # added to the company's next periodic invoice
+    NOW = "now"  # issued at once as an invoice of its own
+
+
 class SubscriptionStatus(enum.StrEnum):
     """Lifecycle of a subscription."""
 
@@ -79,6 +101,8 @@ class Plan(IdMixin, PublicIdMixin, TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(sa.Text)
     #: Whether new subscriptions may use the plan.
     is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    #: When the product was archived: hidden from new subscriptions, kept for history.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     prices: Mapped[list[Price]] = relationship(
         back_populates="plan", cascade="all, delete-orphan", order_by="Price.id"
@@ -124,6 +148,20 @@ class Price(IdMixin, PublicIdMixin, TimestampMixin, Base):
     trial_days: Mapped[int] = mapped_column(sa.Integer, default=0)
     #: Whether new subscriptions may use the price.
     is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    #: Services or goods, for the VAT decision.
+    tax_treatment: Mapped[TaxTreatment] = mapped_column(
+        enum_column(TaxTreatment, "tax_treatment"), default=TaxTreatment.SERVICES
+    )
+    #: Why lines of this price are exempt from VAT, when they are (printed on the invoice).
+    vat_exemption_reason: Mapped[str | None] = mapped_column(sa.Text)
+    #: Tenants may switch their subscription to this price themselves.
+    self_serve: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    #: 1 for a new price; an edit of a price already invoiced makes version + 1.
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    #: The earlier version this one replaces (its subscriptions keep the old one).
+    replaces_id: Mapped[int | None] = mapped_column(sa.ForeignKey("prices.id"))
+    #: When the price was archived (or replaced by a new version).
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     plan: Mapped[Plan] = relationship(back_populates="prices")
     tiers: Mapped[list[PriceTier]] = relationship(
@@ -131,8 +169,10 @@ class Price(IdMixin, PublicIdMixin, TimestampMixin, Base):
     )
 
     __table_args__ = (
+        # The current version keeps the code; an older one is renamed "<code>@v<version>".
         sa.UniqueConstraint("plan_id", "code"),
         sa.CheckConstraint("interval_count >= 1", name="interval_count_positive"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.CheckConstraint("trial_days >= 0", name="trial_days_non_negative"),
         sa.CheckConstraint(
             "unit_amount IS NULL OR unit_amount >= 0", name="unit_amount_non_negative"
@@ -206,6 +246,8 @@ class Subscription(IdMixin, PublicIdMixin, TenantMixin, TimestampMixin, Base):
     cancel_at_period_end: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     #: When it was canceled.
     canceled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Why it was canceled (a code from the list the pages offer, or free text).
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
     #: How its invoices are paid.
     collection_method: Mapped[CollectionMethod] = mapped_column(
         enum_column(CollectionMethod, "collection_method"),
@@ -313,4 +355,115 @@ class SubscriptionChange(IdMixin, TenantMixin, Base):
         sa.CheckConstraint(
             "old_quantity >= 0 AND new_quantity >= 0", name="quantities_non_negative"
         ),
+    )
+
+
+class Coupon(IdMixin, PublicIdMixin, TimestampMixin, Base):
+    """A discount a seller offers: a percentage or a fixed amount, for a while or forever.
+
+    On an invoice it is an allowance (BG-20 in EN 16931), never a negative line.
+    """
+
+    __tablename__ = "coupons"
+
+    #: The seller offering it.
+    seller_id: Mapped[int] = mapped_column(sa.ForeignKey("sellers.id"), index=True)
+    #: Code, unique per seller (e.g. "LAUNCH20").
+    code: Mapped[str] = mapped_column(sa.String(60))
+    #: Name printed as the allowance's reason (BT-97).
+    name: Mapped[str] = mapped_column(sa.String(200))
+    #: Percentage off the net of each invoice (e.g. 20.0000), or
+    percent_off: Mapped[Decimal | None] = mapped_column(Percent)
+    #: a fixed amount off, in ``currency`` minor units.
+    amount_off_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: Currency of ``amount_off_minor``.
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    #: How long it applies.
+    duration: Mapped[CouponDuration] = mapped_column(
+        enum_column(CouponDuration, "coupon_duration"), default=CouponDuration.ONCE
+    )
+    #: Invoices it applies to when ``duration`` is repeating.
+    duration_periods: Mapped[int | None] = mapped_column(sa.Integer)
+    #: When it was archived: no longer added to subscriptions; where it is, it stays.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.UniqueConstraint("seller_id", "code"),
+        sa.CheckConstraint(
+            "(percent_off IS NULL) <> (amount_off_minor IS NULL)", name="one_kind_of_discount"
+        ),
+        sa.CheckConstraint(
+            "percent_off IS NULL OR (percent_off > 0 AND percent_off <= 100)",
+            name="percent_off_range",
+        ),
+        sa.CheckConstraint(
+            "amount_off_minor IS NULL OR (amount_off_minor > 0 AND currency IS NOT NULL)",
+            name="amount_off_has_currency",
+        ),
+        sa.CheckConstraint(
+            "duration <> 'repeating' OR duration_periods >= 1", name="repeating_has_periods"
+        ),
+    )
+
+
+class SubscriptionCoupon(IdMixin, TenantMixin, Base):
+    """A coupon on a subscription, and how many invoices it has discounted."""
+
+    __tablename__ = "subscription_coupons"
+
+    #: The subscription discounted.
+    subscription_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    #: The coupon.
+    coupon_id: Mapped[int] = mapped_column(sa.ForeignKey("coupons.id"), index=True)
+    #: When it was added.
+    applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Invoices it has discounted so far.
+    periods_used: Mapped[int] = mapped_column(sa.Integer, default=0)
+    #: When it was removed (it discounts nothing after).
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    coupon: Mapped[Coupon] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("periods_used >= 0", name="periods_used_non_negative"),
+    )
+
+
+class OneOffCharge(IdMixin, PublicIdMixin, TenantMixin, Base):
+    """A charge outside the subscription (setup fee, consulting hours) for one company."""
+
+    __tablename__ = "one_off_charges"
+
+    #: Line description.
+    description: Mapped[str] = mapped_column(sa.String(500))
+    #: Quantity, exact decimal.
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    #: Net unit price in major units, exact decimal.
+    unit_price: Mapped[Decimal] = mapped_column(UnitPrice)
+    #: ISO 4217 currency (the company's).
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    #: Services or goods, for the VAT decision.
+    tax_treatment: Mapped[TaxTreatment] = mapped_column(
+        enum_column(TaxTreatment, "charge_tax_treatment"), default=TaxTreatment.SERVICES
+    )
+    #: Why the line is exempt from VAT, when it is.
+    vat_exemption_reason: Mapped[str | None] = mapped_column(sa.Text)
+    #: Next invoice, or an invoice of its own now.
+    timing: Mapped[ChargeTiming] = mapped_column(
+        enum_column(ChargeTiming, "charge_timing"), default=ChargeTiming.NEXT_INVOICE
+    )
+    #: The invoice it was billed on (set once; a charge is billed once).
+    invoice_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("invoices.id", ondelete="SET NULL"), index=True
+    )
+    #: Who added it (the audit actor's label).
+    created_by: Mapped[str] = mapped_column(sa.String(254))
+    #: When it was added.
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+        sa.CheckConstraint("unit_price >= 0", name="unit_price_non_negative"),
     )

@@ -90,6 +90,8 @@ class Seller(IdMixin, PublicIdMixin, TimestampMixin, Base):
     default_payment_terms_days: Mapped[int] = mapped_column(sa.Integer, default=14)
     #: Footer text printed on invoices.
     invoice_footer: Mapped[str | None] = mapped_column(sa.Text)
+    #: Display name of the e-mails sent for this seller ("Example GmbH Billing").
+    email_sender_name: Mapped[str | None] = mapped_column(sa.String(100))
 
     tenants: Mapped[list[Tenant]] = relationship(back_populates="seller")
 
@@ -113,6 +115,8 @@ class Tenant(IdMixin, PublicIdMixin, TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
     #: Whether the tenant may log in and is invoiced.
     is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    #: When the operator archived the company: no new invoices; its history stays readable.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     seller: Mapped[Seller] = relationship(back_populates="tenants")
     memberships: Mapped[list[Membership]] = relationship(

@@ -34,6 +34,9 @@ class UsageRecord(IdMixin, PublicIdMixin, TenantMixin, Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: Client-chosen key; a repeated report with the same key is recorded once.
     idempotency_key: Mapped[str] = mapped_column(sa.String(100))
+    #: SHA-256 of what was reported under the key, so the same key with another body is
+    #: told apart from a repeat (NULL for records from before it was kept).
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     #: Free-form attributes sent by the reporter.
     properties: Mapped[dict] = mapped_column(JSONType, default=dict)
     #: When the record was received (UTC).
