@@ -10,6 +10,7 @@ times in one process (tests).
 
 from __future__ import annotations
 
+from portal.catalog import coupons
 from portal.invoices import run as invoice_run
 from portal.invoices import signals as invoice_signals
 from portal.notifications import outbox, triggers
@@ -24,6 +25,7 @@ def connect() -> None:
     # blinker keeps one connection per receiver; weak=False as these live as long as the app.
     invoice_signals.invoices_finalized.connect(triggers.on_invoices_finalized, weak=False)
     invoice_signals.invoices_finalized.connect(collection.on_invoices_finalized, weak=False)
+    invoice_signals.invoices_finalized.connect(coupons.on_invoices_finalized, weak=False)
     invoice_signals.invoices_paid.connect(triggers.on_invoices_paid, weak=False)
 
     sweeper.register_sweep("email", outbox.sweep_outbox)

@@ -28,7 +28,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session, object_session
 
 from portal.domain.money import Money
-from portal.invoices.drafts import discount_rows, draft_totals
+from portal.invoices.drafts import draft_totals
 from portal.invoices.models import CreditNote, Invoice
 from portal.invoices.states import CreditNoteStatus, InvoiceStatus, VatCategory
 from portal.tenancy.models import Seller
@@ -267,9 +267,7 @@ def _estimate_rows(estimate) -> DocumentRows:
     (:func:`~portal.invoices.drafts.draft_totals` is what drafts are computed with)."""
     plan = estimate.projected
     currency = estimate.projected_totals.amount_due.currency
-    allowances = (
-        discount_rows(plan.lines, plan.discount_percent, currency) if plan.discount_percent else []
-    )
+    allowances = plan.allowance_rows()
     computed = draft_totals(plan.lines, allowances, currency)
     period = (plan.period_start, plan.period_last_day)
     # Planned lines have no position yet: the invoice numbers them in this order.

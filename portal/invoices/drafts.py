@@ -76,6 +76,7 @@ def create_draft(
     lines: list[DraftLine],
     subscription_id: int | None = None,
     discount_percent: Decimal = Decimal(0),
+    allowances: Sequence[dict] = (),
     known_new: bool = False,
     flush: bool = True,
 ) -> Invoice:
@@ -83,6 +84,8 @@ def create_draft(
 
     If the invoice already exists it is returned unchanged, whatever its state.
 
+    :param allowances: further document allowances after the discount (coupons), as
+        :class:`InvoiceAllowanceCharge` column values.
     :param known_new: the caller has already looked for the invoice (in bulk) and found
         none, so the lookup is skipped; the unique constraint still refuses a duplicate.
     :param flush: False leaves the insert to the caller's next flush (one for a batch).
@@ -127,6 +130,7 @@ def create_draft(
         invoice.allowance_charges = discount_allowances(
             invoice.lines, discount_percent, tenant.currency
         )
+    invoice.allowance_charges.extend(InvoiceAllowanceCharge(**row) for row in allowances)
     recompute_totals(invoice)
     session.add(invoice)
     if flush:

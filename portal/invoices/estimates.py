@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from portal.catalog.models import Subscription, SubscriptionStatus
 from portal.domain.money import Money
 from portal.domain.totals import AllowanceCharge, LineInput, Totals, compute_totals
-from portal.invoices.drafts import discount_allowances
 from portal.invoices.generation import InvoicePlan, load_contexts, plan_invoice
 from portal.tenancy.models import Tenant
 
@@ -40,16 +39,12 @@ class Estimate:
 
 def _totals(plan: InvoicePlan, currency: str) -> Totals:
     """The plan's totals exactly as recompute_totals() will compute them on the invoice."""
-    allowances = (
-        [
-            AllowanceCharge(
-                False, Money(a.amount_minor, currency), a.vat_category.value, a.vat_rate
-            )
-            for a in discount_allowances(plan.lines, plan.discount_percent, currency)
-        ]
-        if plan.discount_percent
-        else []
-    )
+    allowances = [
+        AllowanceCharge(
+            False, Money(a["amount_minor"], currency), a["vat_category"].value, a["vat_rate"]
+        )
+        for a in plan.allowance_rows()
+    ]
     lines = [
         LineInput(li.quantity, li.unit_price, li.vat_category.value, li.vat_rate)
         for li in plan.lines

@@ -23,14 +23,18 @@ from portal.bulk import among, assign_ids
 from portal.catalog.models import (
     BillingInterval,
     CompanyBillingSettings,
+    Coupon,
+    CouponDuration,
     Price,
     PriceTier,
     Subscription,
     SubscriptionChange,
+    SubscriptionCoupon,
     SubscriptionItem,
     SubscriptionStatus,
     UsageKind,
 )
+from portal.domain.money import Money
 from portal.domain.pricing import (
     PriceSpec,
     Tier,
@@ -40,7 +44,7 @@ from portal.domain.pricing import (
     scale_price,
 )
 from portal.domain.tax import Party, VatDecision, decide_vat
-from portal.invoices.drafts import DraftLine, create_draft
+from portal.invoices.drafts import DraftLine, create_draft, discount_rows
 from portal.invoices.issuing import NewInvoice, Parties, finalize_invoices, insert_invoices
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceKind, InvoiceStatus, LineKind
@@ -76,10 +80,28 @@ class InvoicePlan:
     subscription_id: int | None
     discount_percent: Decimal
     lines: list[DraftLine] = field(default_factory=list)
+    #: The subscriptions' coupons that discount this invoice, in the order they were added.
+    coupons: list[PlannedCoupon] = field(default_factory=list)
 
     @property
     def period_last_day(self) -> dt.date:
         return self.period_end - dt.timedelta(days=1)
+
+    def coupon_rows(self) -> list[dict]:
+        """The coupons' document allowances (BG-20), after the company discount."""
+        return coupon_allowance_rows(
+            self.lines, self.discount_percent, self.coupons, self.tenant.currency
+        )
+
+    def allowance_rows(self) -> list[dict]:
+        """Every document allowance of the invoice: the company discount, then coupons."""
+        currency = self.tenant.currency
+        discount = (
+            discount_rows(self.lines, self.discount_percent, currency)
+            if self.discount_percent
+            else []
+        )
+        return discount + self.coupon_rows()
 
     def new_invoice(self, *, finalize: bool = False) -> NewInvoice:
         """The subscription invoice of this plan, as the services create it."""
@@ -91,6 +113,7 @@ class InvoicePlan:
             lines=self.lines,
             subscription_id=self.subscription_id,
             discount_percent=self.discount_percent,
+            allowances=tuple(self.coupon_rows()),
             finalize=finalize,
         )
 
@@ -288,7 +311,158 @@ def plan_invoice(
             plan.lines.extend(_item_lines(plan, context, subscription, item, usage_scale, specs))
     for change in sorted(context.changes, key=lambda c: (c.effective_on, c.id)):
         plan.lines.extend(_proration_lines(plan, change))
+    plan.coupons = plan_coupons(context.subscriptions, period_end, context.tenant.currency)
     return plan
+
+
+# Coupons ---------------------------------------------------------------------------------------
+
+#: UNCL 5189 allowance reason code of coupon allowances (BT-98): "Discount".
+COUPON_REASON_CODE = "95"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCoupon:
+    """A coupon on a subscription, as planning reads it."""
+
+    subscription_coupon_id: int
+    code: str
+    name: str
+    percent_off: Decimal | None
+    amount_off_minor: int | None
+    currency: str | None
+    applied_at: dt.datetime
+
+    @property
+    def reason(self) -> str:
+        return coupon_reason(self.code, self.name)
+
+
+def coupon_reason(code: str, name: str) -> str:
+    """The allowance reason (BT-97) a coupon prints as: its name and code."""
+    return f"{name} ({code})"
+
+
+def coupon_applies(coupon: Coupon, subscription_coupon: SubscriptionCoupon) -> bool:
+    """Whether the coupon still discounts invoices: not removed, and for ``once`` and
+    ``repeating`` fewer finalized invoices used it than it allows."""
+    if subscription_coupon.removed_at is not None:
+        return False
+    used = subscription_coupon.periods_used
+    if coupon.duration == CouponDuration.ONCE:
+        return used < 1
+    if coupon.duration == CouponDuration.REPEATING:
+        return used < (coupon.duration_periods or 0)
+    return True
+
+
+def _active_coupons(
+    session: Session, subscription_ids: list[int]
+) -> dict[int, tuple[PlannedCoupon, ...]]:
+    """The coupons that still apply to each subscription, in the order they were added."""
+    if not subscription_ids:
+        return {}
+    found: dict[int, list[PlannedCoupon]] = defaultdict(list)
+    for applied, coupon in session.execute(
+        sa.select(SubscriptionCoupon, Coupon)
+        .join(Coupon, Coupon.id == SubscriptionCoupon.coupon_id)
+        .where(
+            among(session, SubscriptionCoupon.subscription_id, subscription_ids),
+            SubscriptionCoupon.removed_at.is_(None),
+        )
+        .order_by(SubscriptionCoupon.id)
+    ).all():
+        if coupon_applies(coupon, applied):
+            found[applied.subscription_id].append(
+                PlannedCoupon(
+                    applied.id,
+                    coupon.code,
+                    coupon.name,
+                    coupon.percent_off,
+                    coupon.amount_off_minor,
+                    coupon.currency,
+                    applied.applied_at,
+                )
+            )
+    return {key: tuple(value) for key, value in found.items()}
+
+
+def plan_coupons(
+    subscriptions: Iterable[PlannedSubscription], period_end: dt.date, currency: str
+) -> list[PlannedCoupon]:
+    """The coupons that discount the invoice of a period ending (exclusive) ``period_end``:
+    those added before the period ended, fixed amounts only in the invoice's currency."""
+    end = dt.datetime.combine(period_end, dt.time(), tzinfo=dt.UTC)
+    coupons = [
+        coupon
+        for subscription in subscriptions
+        for coupon in subscription.coupons
+        if coupon.applied_at < end
+        and (coupon.amount_off_minor is None or coupon.currency == currency)
+    ]
+    return sorted(coupons, key=lambda c: c.subscription_coupon_id)
+
+
+def coupon_allowance_rows(
+    lines: Iterable[DraftLine],
+    discount_percent: Decimal,
+    coupons: Iterable[PlannedCoupon],
+    currency: str,
+) -> list[dict]:
+    """Coupons as document allowances (BG-20), one per coupon and VAT category and rate.
+
+    Coupons apply in the order they were added, each to what the company discount and the
+    coupons before it left of each VAT group: a percentage of each group (half-up to the
+    minor unit), or a fixed amount split across the groups in proportion to what is left of
+    them (:meth:`Money.allocate`, so the parts add up), capped at what is left, so an
+    invoice never goes below zero.
+    """
+    coupons = list(coupons)
+    if not coupons:
+        return []
+    lines = list(lines)
+    left: dict[tuple, int] = {}
+    for row in discount_rows(lines, Decimal(100), currency):  # the groups' bases
+        left[(row["vat_category"], row["vat_rate"])] = row["base_minor"]
+    if discount_percent:
+        for row in discount_rows(lines, discount_percent, currency):
+            left[(row["vat_category"], row["vat_rate"])] -= row["amount_minor"]
+    rows = []
+    for coupon in coupons:
+        groups = [(key, base) for key, base in left.items() if base > 0]
+        if not groups:
+            break
+        if coupon.percent_off is not None:
+            amounts = [
+                int(
+                    (Decimal(base) * coupon.percent_off / 100).quantize(
+                        Decimal(1), rounding=ROUND_HALF_UP
+                    )
+                )
+                for _, base in groups
+            ]
+        else:
+            total = sum(base for _, base in groups)
+            off = Money(min(coupon.amount_off_minor or 0, total), currency)
+            amounts = [part.minor for part in off.allocate([base for _, base in groups])]
+        for ((category, rate), base), amount in zip(groups, amounts, strict=True):
+            amount = min(amount, base)
+            if amount <= 0:
+                continue
+            left[(category, rate)] = base - amount
+            rows.append(
+                {
+                    "is_charge": False,
+                    "amount_minor": amount,
+                    "base_minor": base if coupon.percent_off is not None else None,
+                    "percent": coupon.percent_off,
+                    "reason": coupon.reason,
+                    "reason_code": COUPON_REASON_CODE,
+                    "vat_category": category,
+                    "vat_rate": rate,
+                }
+            )
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +490,8 @@ class PlannedSubscription:
     started_on: dt.date
     trial_end: dt.date | None
     items: tuple[PlannedItem, ...]
+    #: Its coupons that still apply (see :func:`_active_coupons`).
+    coupons: tuple[PlannedCoupon, ...] = ()
 
 
 def _subscriptions(
@@ -369,7 +545,11 @@ def _subscriptions(
     items = defaultdict(list)
     for row in item_rows:
         items[row.subscription_id].append(PlannedItem(*row, prices[row.price_id]))
-    return [PlannedSubscription(*row, tuple(items.get(row.id, ()))) for row in rows]
+    coupons = _active_coupons(session, [row.id for row in rows])
+    return [
+        PlannedSubscription(*row, tuple(items.get(row.id, ())), coupons.get(row.id, ()))
+        for row in rows
+    ]
 
 
 def load_contexts(

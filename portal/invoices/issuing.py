@@ -305,6 +305,8 @@ class NewInvoice:
     lines: list[DraftLine]
     subscription_id: int | None = None
     discount_percent: Decimal = Decimal(0)
+    #: Further document allowances after the discount (coupons): InvoiceAllowanceCharge values.
+    allowances: tuple[dict, ...] = ()
     finalize: bool = False
 
     def draft_fields(self) -> dict:
@@ -316,6 +318,7 @@ class NewInvoice:
             "lines": self.lines,
             "subscription_id": self.subscription_id,
             "discount_percent": self.discount_percent,
+            "allowances": self.allowances,
         }
 
 
@@ -352,7 +355,7 @@ def insert_invoices(
             discount_rows(new.lines, new.discount_percent, tenant.currency)
             if new.discount_percent
             else []
-        )
+        ) + [dict(row) for row in new.allowances]
         totals = draft_totals(new.lines, allowances, tenant.currency)
         rows.append(
             {
