@@ -311,7 +311,7 @@ def plan_invoice(
             plan.lines.extend(_item_lines(plan, context, subscription, item, usage_scale, specs))
     for change in sorted(context.changes, key=lambda c: (c.effective_on, c.id)):
         plan.lines.extend(_proration_lines(plan, change))
-    plan.coupons = plan_coupons(context.subscriptions, period_end, context.tenant.currency)
+    plan.coupons = plan_coupons(context.subscriptions, context.tenant.currency)
     return plan
 
 
@@ -388,17 +388,16 @@ def _active_coupons(
 
 
 def plan_coupons(
-    subscriptions: Iterable[PlannedSubscription], period_end: dt.date, currency: str
+    subscriptions: Iterable[PlannedSubscription], currency: str
 ) -> list[PlannedCoupon]:
-    """The coupons that discount the invoice of a period ending (exclusive) ``period_end``:
-    those added before the period ended, fixed amounts only in the invoice's currency."""
-    end = dt.datetime.combine(period_end, dt.time(), tzinfo=dt.UTC)
+    """The coupons that discount the invoice planned now: every coupon still applying to
+    the subscriptions (a coupon discounts the invoices created after it was added; periods
+    already invoiced keep their invoices), fixed amounts only in the invoice's currency."""
     coupons = [
         coupon
         for subscription in subscriptions
         for coupon in subscription.coupons
-        if coupon.applied_at < end
-        and (coupon.amount_off_minor is None or coupon.currency == currency)
+        if coupon.amount_off_minor is None or coupon.currency == currency
     ]
     return sorted(coupons, key=lambda c: c.subscription_coupon_id)
 
