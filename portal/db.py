@@ -221,7 +221,8 @@ def lock(session: Any, obj: M) -> M:
     the write transaction and takes the database's single write lock, which serializes
     writers the same way; the reload that follows then reads what the last writer committed.
     """
-    mapper = sa.inspect(obj).mapper
+    # raiseerr spelled out: without it SQLAlchemy's overloads type the result as Optional.
+    mapper = sa.inspect(obj, raiseerr=True).mapper
     model = mapper.class_
     table = mapper.local_table
     key = table.c.id == obj.id  # type: ignore[attr-defined]

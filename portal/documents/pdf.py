@@ -110,7 +110,7 @@ def page_counter_content() -> Markup:
     return Markup(text.replace(pages_marker, '" counter(pages) "'))  # noqa: S704 (escaped above)
 
 
-def _logo_data_uri(session: Session | None, invoice: Invoice) -> str | None:
+def _logo_data_uri(session: Session | None, invoice: Invoice | CreditNote) -> str | None:
     if session is None:
         return None
     seller = session.get(Seller, invoice.seller_id)
@@ -433,6 +433,8 @@ def invoice_stylesheet():
     """templates/documents/invoice.css parsed once per process (and again if it changes):
     parsing it took about a tenth of every render. WeasyPrint only reads a parsed sheet."""
     env = current_app.jinja_env
+    # Flask's environment always has its loader (templates/ and the blueprints' folders).
+    assert env.loader is not None
     source, _, _ = env.loader.get_source(env, "documents/invoice.css")
     return _parsed_stylesheet(source)
 

@@ -225,7 +225,7 @@ class Provider(abc.ABC):
         method.provider_ref = provider_ref
         method.status = PaymentMethodStatus.ACTIVE
         session.flush()
-        tenant = lock(session, session.get(Tenant, method.tenant_id))  # one default at a time
+        tenant = lock(session, session.get_one(Tenant, method.tenant_id))  # one default at a time
         if default_method(session, tenant) is None:
             set_default_method(session, tenant, method)
         return method
