@@ -35,6 +35,13 @@ BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
+def table_of(model: type) -> sa.Table:
+    """The Core table of a mapped class (``__table__`` is typed as any FROM clause)."""
+    table = model.__table__  # type: ignore[attr-defined]  # set by the declarative base
+    assert isinstance(table, sa.Table)
+    return table
+
+
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware in UTC."""
     return dt.datetime.now(dt.UTC)
