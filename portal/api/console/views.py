@@ -49,7 +49,7 @@ from portal.api.console.schemas import (
 from portal.api.core import (
     Api,
     ApiError,
-    _jsonable,
+    jsonable as _jsonable,
     error_entry,
     json_max_depth,
     load_json,
