@@ -106,7 +106,7 @@ def _reserve(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None
         db.session.commit()  # the reservation must be seen by a duplicate before any work
         return None
     except IntegrityError:
-        db.session.rollback()
+        db.session.rollback()  # taken before us: read the earlier request's record afresh
     return _load(scope, key)
 
 
@@ -183,7 +183,7 @@ def _store(scope: str, key: str, response: Response) -> None:
 
 
 def _forget(scope: str, key: str) -> None:
-    db.session.rollback()
+    db.session.rollback()  # the failed request's work is discarded before the release
     db.session.execute(
         sa.delete(IdempotencyRecord).where(
             IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
