@@ -762,3 +762,29 @@ def _by_uid(session: Session, model: Any, uid: Any) -> Any:
     except (ValueError, TypeError, AttributeError):
         return None
     return session.scalars(sa.select(model).where(model.public_id == value)).first()
+
+
+def catalog_list(
+    session: Session,
+    model: Any,
+    *,
+    where: Any = None,
+    order_by: list | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Any], int]:
+    """Products, prices or coupons (``model``) matching ``where``, in ``order_by`` (then
+    newest first), one page, and how many match. ``where`` and ``order_by`` may use the
+    seller's columns (and a price's product's)."""
+    query = sa.select(model)
+    if model is Price:
+        query = query.join(Plan, Plan.id == Price.plan_id).join(Seller, Seller.id == Plan.seller_id)
+    else:
+        query = query.join(Seller, Seller.id == model.seller_id)
+    if where is not None:
+        query = query.where(where)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(*(order_by or []), model.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), total
