@@ -32,6 +32,7 @@ from portal.catalog.models import (
     UsageKind,
 )
 from portal.db import lock, utcnow
+from portal.domain.money import currency_exponent
 from portal.domain.pricing import InvalidPrice, PriceSpec, Tier
 from portal.invoices.models import Invoice, InvoiceLine
 from portal.invoices.states import InvoiceStatus
@@ -788,3 +789,28 @@ def catalog_list(
         query.order_by(*(order_by or []), model.id.desc()).limit(limit).offset(offset)
     ).all()
     return list(rows), total
+
+
+def all_sellers(session: Session) -> list[Seller]:
+    """Every seller, by name (the forms' choice of seller)."""
+    return list(session.scalars(sa.select(Seller).order_by(Seller.legal_name, Seller.id)))
+
+
+def seller_by_uid(session: Session, uid: Any) -> Seller | None:
+    """The seller with this public id, or None (also for a malformed id)."""
+    return _by_uid(session, Seller, uid)
+
+
+def money_from_text(text: str, currency: str) -> int:
+    """An amount in major units ("10.00", "10,5") as minor units of ``currency``.
+
+    :raise ValueError: for text that is not such an amount (or an unknown currency).
+    """
+    try:
+        number = Decimal(str(text).strip().replace(",", "."))
+        exponent = currency_exponent(clean_currency(currency))
+    except (InvalidOperation, ValueError):
+        raise ValueError(N_("Enter an amount.")) from None
+    if not number.is_finite() or number != number.quantize(Decimal(1).scaleb(-exponent)):
+        raise ValueError(N_("Enter an amount."))
+    return int(number.scaleb(exponent))
