@@ -25,6 +25,7 @@ from portal.catalog.models import (
 )
 from portal.catalog.products import CatalogInvalid
 from portal.extensions import db
+from portal.ops.audit import N_
 from portal.web.admin.blueprint import bp
 from portal.web.admin.common import current_actor, positive_int, translated
 from portal.web.guards import admin_view
@@ -121,7 +122,7 @@ def create_product():
     seller = catalog.seller_by_uid(db.session, request.form.get("seller", ""))
     try:
         if seller is None:
-            raise CatalogInvalid({"seller": "Choose the seller."})
+            raise CatalogInvalid({"seller": N_("Choose the seller.")})
         plan = catalog.create_product(db.session, seller, values, current_actor())
     except CatalogInvalid as exc:
         db.session.rollback()
@@ -206,17 +207,23 @@ def archive_product(product_id: str):
 
 _CHOICES = {
     "models": [
-        (PriceModel.FLAT.value, "Flat fee"),
-        (PriceModel.PER_UNIT.value, "Per unit"),
-        (PriceModel.GRADUATED.value, "Graduated tiers"),
-        (PriceModel.VOLUME.value, "Volume tiers"),
-        (PriceModel.PACKAGE.value, "Package"),
+        (PriceModel.FLAT.value, N_("Flat fee")),
+        (PriceModel.PER_UNIT.value, N_("Per unit")),
+        (PriceModel.GRADUATED.value, N_("Graduated tiers")),
+        (PriceModel.VOLUME.value, N_("Volume tiers")),
+        (PriceModel.PACKAGE.value, N_("Package")),
     ],
-    "usage_kinds": [(UsageKind.LICENSED.value, "Licensed"), (UsageKind.METERED.value, "Metered")],
-    "intervals": [(BillingInterval.MONTH.value, "Month"), (BillingInterval.YEAR.value, "Year")],
+    "usage_kinds": [
+        (UsageKind.LICENSED.value, N_("Licensed")),
+        (UsageKind.METERED.value, N_("Metered")),
+    ],
+    "intervals": [
+        (BillingInterval.MONTH.value, N_("Month")),
+        (BillingInterval.YEAR.value, N_("Year")),
+    ],
     "tax_treatments": [
-        (TaxTreatment.SERVICES.value, "Services"),
-        (TaxTreatment.GOODS.value, "Goods"),
+        (TaxTreatment.SERVICES.value, N_("Services")),
+        (TaxTreatment.GOODS.value, N_("Goods")),
     ],
 }
 
@@ -481,7 +488,7 @@ def create_coupon():
     seller = catalog.seller_by_uid(db.session, values["seller"])
     try:
         if seller is None:
-            raise CatalogInvalid({"seller": "Choose the seller."})
+            raise CatalogInvalid({"seller": N_("Choose the seller.")})
         coupon = coupon_services.create_coupon(db.session, seller, service, current_actor())
     except CatalogInvalid as exc:
         db.session.rollback()
