@@ -257,8 +257,11 @@ def _tier_rows(values: dict) -> list[dict]:
     return tiers
 
 
-def _price_values(form) -> dict[str, Any]:
-    """The price's values from a posted form (text stays text: the service parses)."""
+def _price_values(form, *, keep_blank: bool = False) -> dict[str, Any]:
+    """The price's values from a posted form (text stays text: the service parses).
+
+    Blank tier rows are dropped (so error indices match the rows shown again), except
+    while the form is being edited (``keep_blank``: "Add a tier", a model change)."""
     values = {
         name: form.get(name, "")
         for name in catalog.PRICE_FIELDS
@@ -271,7 +274,7 @@ def _price_values(form) -> dict[str, Any]:
         row = {
             field: form.get(f"tier-{index}-{field}", "").strip() for field in catalog.TIER_FIELDS
         }
-        if any(row.values()) or index == count - 1:
+        if keep_blank or any(row.values()):
             tiers.append(row)
     values["tiers"] = tiers
     if values["model"] not in ("graduated", "volume"):
@@ -323,7 +326,7 @@ def new_price(product_id: str):
     plan = _product(product_id)
     values = _blank_price()
     if request.args:
-        values = {**values, **_price_values(request.args)}
+        values = {**values, **_price_values(request.args, keep_blank=True)}
     return _price_form(plan, values)
 
 
@@ -332,8 +335,9 @@ def new_price(product_id: str):
 def create_price(product_id: str):
     """Create a price; errors (or "Add a tier", "Show the fields") re-render the form."""
     plan = _product(product_id)
-    values = _price_values(request.form)
-    if "add_tier" in request.form or "refresh" in request.form:
+    editing = "add_tier" in request.form or "refresh" in request.form
+    values = _price_values(request.form, keep_blank=editing)
+    if editing:
         return _price_form(plan, _with_tier(values))
     try:
         price = catalog.create_price(db.session, plan, _service_values(values), current_actor())
@@ -357,7 +361,7 @@ def edit_price(price_id: str):
     price = _price(price_id)
     values = _form_values_of(price)
     if request.args:
-        values = {**values, **_price_values(request.args)}
+        values = {**values, **_price_values(request.args, keep_blank=True)}
     return _price_form(price.plan, values, price=price)
 
 
@@ -366,8 +370,9 @@ def edit_price(price_id: str):
 def update_price(price_id: str):
     """Save a price's terms: in place, or as a new version once invoiced."""
     price = _price(price_id)
-    values = _price_values(request.form)
-    if "add_tier" in request.form or "refresh" in request.form:
+    editing = "add_tier" in request.form or "refresh" in request.form
+    values = _price_values(request.form, keep_blank=editing)
+    if editing:
         return _price_form(price.plan, _with_tier(values), price=price)
     try:
         saved = catalog.update_price(db.session, price, _service_values(values), current_actor())
