@@ -33,7 +33,37 @@ OBJECT_ARGUMENTS = {
     # The admin console pages (portal/web/admin).
     "company_id": lambda world: str(world.b.tenant.public_id),
     "job_id": lambda world: str(_job_of_b(world).public_id),
+    # The catalog (operator-level objects, admin pages and admin-token API only).
+    "product_id": lambda world: str(_catalog_of_b(world)[0].public_id),
+    "price_id": lambda world: str(_catalog_of_b(world)[1].public_id),
+    "coupon_id": lambda world: str(_catalog_of_b(world)[2].public_id),
+    "productUid": lambda world: str(_catalog_of_b(world)[0].public_id),
+    "priceUid": lambda world: str(_catalog_of_b(world)[1].public_id),
+    "couponUid": lambda world: str(_catalog_of_b(world)[2].public_id),
 }
+
+
+def _catalog_of_b(world):
+    """A product, price and coupon of tenant B's seller (created on first use)."""
+    from portal.catalog.models import Coupon, Plan, Price, PriceModel
+    from portal.extensions import db
+
+    seller_id = world.b.tenant.seller_id
+    plan = db.session.scalars(sa.select(Plan).where(Plan.seller_id == seller_id)).first()
+    if plan is None:
+        plan = Plan(seller_id=seller_id, code="iso", name="Isolation")
+        plan.prices.append(
+            Price(code="iso", nickname="Iso", currency="EUR", model=PriceModel.FLAT, unit_amount=1)
+        )
+        db.session.add(plan)
+        db.session.add(
+            Coupon(
+                seller_id=seller_id, code="ISO", name="Iso", amount_off_minor=100, currency="EUR"
+            )
+        )
+        db.session.commit()
+    coupon = db.session.scalars(sa.select(Coupon).where(Coupon.seller_id == seller_id)).first()
+    return plan, plan.prices[0], coupon
 
 
 def _job_of_b(world):
