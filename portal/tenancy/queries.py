@@ -112,7 +112,7 @@ def company_settings_list(
     order_by: list[sa.ColumnElement] | tuple[sa.ColumnElement, ...] = (),
     limit: int,
     offset: int = 0,
-) -> tuple[list[sa.Row[tuple[Tenant, CompanyBillingSettings | None]]], int]:
+) -> tuple[list[sa.Row[Any]], int]:
     """One page of every company with its stored billing settings (None: never configured),
     and the total count; filtering, counting, sorting and paging run in SQL.
 

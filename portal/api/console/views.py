@@ -140,7 +140,7 @@ def _job(job_uid: str) -> Job:
 
 
 def _invoice_resource(invoice: Invoice) -> dict:
-    return out.invoice_resource(invoice, db.session.get(Tenant, invoice.tenant_id))
+    return out.invoice_resource(invoice, db.session.get_one(Tenant, invoice.tenant_id))
 
 
 # --- Company billing settings --------------------------------------------------------------
