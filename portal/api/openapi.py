@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from flask import Response, render_template, request
 from pydantic.json_schema import models_json_schema
@@ -90,7 +90,9 @@ def build_spec(api: Api, server_url: str = "/") -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``api``."""
     error_model = api.error_schema or HTTPValidationError
     extras = _EXTRAS.get(api.blueprint.name) or DocExtras()
-    inputs: list[tuple[Any, str]] = [(error_model, "serialization")]
+    inputs: list[tuple[Any, Literal["validation", "serialization"]]] = [
+        (error_model, "serialization")
+    ]
     for op in api.operations:
         body = op.body or extras.bodies.get(op.operation_id)
         if body is not None:
@@ -292,7 +294,9 @@ def _readable(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _content_schema(param: dict[str, Any]) -> dict[str, Any]:
-    return next(iter(param.get("content", {}).values()), {}).get("schema", {})
+    content: dict[str, Any] = param.get("content", {})
+    first: dict[str, Any] = next(iter(content.values()), {})
+    return first.get("schema", {})
 
 
 def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:

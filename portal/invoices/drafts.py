@@ -52,7 +52,7 @@ class DraftLine:
     details: dict = field(default_factory=dict)
 
 
-def find_invoice(
+def find_period_invoice(
     session: Session, tenant: Tenant, kind: InvoiceKind, period_start: dt.date, period_end: dt.date
 ) -> Invoice | None:
     """The tenant's invoice of ``kind`` for exactly this period, if it exists."""
@@ -91,7 +91,7 @@ def create_draft(
     :param flush: False leaves the insert to the caller's next flush (one for a batch).
     """
     if not known_new:
-        existing = find_invoice(session, tenant, kind, period_start, period_end)
+        existing = find_period_invoice(session, tenant, kind, period_start, period_end)
         if existing is not None:
             return existing
     invoice = Invoice(

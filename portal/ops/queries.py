@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.db import parse_public_id
 from portal.ops.models import AuditLogEntry, Job
 from portal.tenancy.models import Tenant
 
@@ -72,3 +74,11 @@ def recent_jobs(session: Session, *, limit: int, tenant_id: int | None = None) -
     if tenant_id is not None:
         query = query.where(Job.tenant_id == tenant_id)
     return list(session.scalars(query))
+
+
+def job_by_public_id(session: Session, public_id: Any) -> Job | None:
+    """The job with ``public_id`` (text or UUID), or None for an unknown or malformed id."""
+    uid = parse_public_id(public_id)
+    if uid is None:
+        return None
+    return session.scalars(sa.select(Job).where(Job.public_id == uid)).first()

@@ -16,7 +16,6 @@ from decimal import Decimal
 from portal.api.accounts import serializers as out
 from portal.api.accounts.envelope import account_status, dto_envelope, generic_error_body
 from portal.api.accounts.errors import ERRORS, LOCATION_TAX_ERRORS
-from portal.api.accounts.reads import current_subscription, movement_page
 from portal.api.accounts.schemas import (
     AccountBillingDetailsResponse,
     BillingInfoResponse,
@@ -37,11 +36,13 @@ from portal.api.accounts.schemas import (
 )
 from portal.api.core import Api, ApiError, error_entry, not_found
 from portal.api.openapi import register_docs
+from portal.catalog.queries import current_subscription, stored_company_settings
 from portal.domain import tax
 from portal.domain.money import Money
 from portal.extensions import db
 from portal.invoices.queries import find_invoice, invoice_public_ids
 from portal.invoices.states import InvoiceStatus
+from portal.ledger.queries import movement_page
 from portal.ledger.services import balance
 from portal.notifications.links import link_url, shared_link
 from portal.payments.models import Payment
@@ -50,7 +51,7 @@ from portal.payments.queries import payment_public_ids, refund_page, refundable_
 from portal.payments.refunds import refund_payment, refundable_minor
 from portal.tenancy.models import Tenant
 from portal.tenancy.profiles import ProfileInput, get_billing_profile, upsert_billing_profile
-from portal.tenancy.queries import seller_by_public_id, seller_tenant, stored_company_settings
+from portal.tenancy.queries import seller_by_public_id, seller_tenant
 from portal.usage.queries import consumption_page
 from portal.usage.services import record_consumption
 

@@ -4,7 +4,7 @@ of their query parameters, and reading those parameters (filter, sort, select, d
 Each collection is one :class:`~portal.api.console.query.QueryLanguage`; the filter and
 sort it reads become the ``where`` and ``order_by`` of the query functions
 (:func:`portal.invoices.queries.admin_invoice_list`,
-:func:`portal.tenancy.queries.company_settings_list`).
+:func:`portal.catalog.queries.company_settings_list`).
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def check_request() -> None:
     The correlation id is the request id when it is a UUID."""
     sent = request.headers.get("X-Request-id")
     valid = sent is not None and re.fullmatch(REQUEST_ID_PATTERN, sent) is not None
-    g.api_request_id = str(uuid.UUID(sent)) if valid else str(uuid.uuid4())  # type: ignore[arg-type]
+    g.api_request_id = str(uuid.UUID(sent)) if sent is not None and valid else str(uuid.uuid4())
     if target_length() > MAX_REQUEST_TARGET:
         raise ApiError(
             400,

@@ -118,8 +118,9 @@ def _load(scope: str, key: str) -> IdempotencyRecord | None:
     ).first()
 
 
-def _answer_for(record: IdempotencyRecord, fingerprint: str) -> Response:
-    if record.request_hash != fingerprint:
+def _answer_for(reserved: IdempotencyRecord, fingerprint: str) -> Response:
+    record: IdempotencyRecord | None = reserved
+    if reserved.request_hash != fingerprint:
         raise ApiError(
             409,
             [
@@ -131,7 +132,7 @@ def _answer_for(record: IdempotencyRecord, fingerprint: str) -> Response:
             ],
         )
     deadline = time.monotonic() + current_app.config.get("IDEMPOTENCY_WAIT_SECONDS", 10)
-    scope, key = record.scope, record.key
+    scope, key = reserved.scope, reserved.key
     while record is not None and record.response_status is None:
         if time.monotonic() > deadline:
             raise ApiError(

@@ -206,7 +206,7 @@ def settings_values(patched: Any, current: dict) -> dict:
                 for name in sorted(unknown)
             ],
         )
-    values = {}
+    values: dict[str, Any] = {}
     for name, (column, default) in SETTINGS_COLUMNS.items():
         if name not in patched:
             if default is not None:

@@ -199,7 +199,7 @@ _KIND_LABELS = {
 
 def _value_type(field: Field) -> Any:
     if field.kind == "enum":
-        return Literal[tuple(field.choices or ())]  # type: ignore[misc]
+        return Literal[tuple(field.choices or ())]
     return {
         "string": Text,
         "integer": Integer,
@@ -261,7 +261,7 @@ class QueryLanguage:
                     value_type: Any = (value | None, ...)
                 elif cls == "In":
                     value_type = (
-                        list[value | None],  # type: ignore[valid-type]
+                        list[value | None],
                         ModelField(..., min_length=1, max_length=MAX_IN),
                     )
                 elif cls == "Contains":
@@ -275,8 +275,8 @@ class QueryLanguage:
                         f"Compares a {_KIND_LABELS[kind]} property"
                         + (" (null only with equals and notEquals)." if cls == "Equality" else ".")
                     ),
-                    property=(Literal[properties], ...),  # type: ignore[valid-type]
-                    operation=(Literal[operations], ...),  # type: ignore[valid-type]
+                    property=(Literal[properties], ...),
+                    operation=(Literal[operations], ...),
                     value=value_type,
                 )
                 tag = f"{kind}:{cls}"
@@ -302,33 +302,33 @@ class QueryLanguage:
                 f"{MAX_DEPTH}; 'not' negates all its items together).",
                 operation=(Literal[LOGICAL], ...),
                 items=(
-                    list[item],  # type: ignore[valid-type]
+                    list[item],
                     ModelField(..., min_length=1, max_length=MAX_ITEMS),
                 ),
             )
         self.filter = _root(
             f"{prefix}Filter",
-            Annotated[list[item], ModelField(max_length=MAX_ITEMS)] | None,  # type: ignore[valid-type]
+            Annotated[list[item], ModelField(max_length=MAX_ITEMS)] | None,
         )
 
         sort_model = create_model(
             f"{prefix}SortParameter",
             __config__=_STRICT,
-            property=(Literal[tuple(self.fields)], ...),  # type: ignore[valid-type]
+            property=(Literal[tuple(self.fields)], ...),
             direction=(Literal["ascending", "descending"], "ascending"),
         )
         self.sort = _root(
             f"{prefix}Sort",
-            Annotated[list[sort_model], ModelField(max_length=MAX_SORT)] | None,  # type: ignore[valid-type]
+            Annotated[list[sort_model], ModelField(max_length=MAX_SORT)] | None,
         )
         select_model = create_model(
             f"{prefix}SelectParameter",
             __config__=_STRICT,
-            propertyPath=(Literal[tuple(_pointers(resource))], ...),  # type: ignore[valid-type]
+            propertyPath=(Literal[tuple(_pointers(resource))], ...),
         )
         self.select = _root(
             f"{prefix}Select",
-            Annotated[list[select_model], ModelField(max_length=MAX_SELECT)] | None,  # type: ignore[valid-type]
+            Annotated[list[select_model], ModelField(max_length=MAX_SELECT)] | None,
         )
 
     def _tag(self, item: Any) -> str | None:

@@ -11,7 +11,7 @@ the ones the OpenAPI document describes, so the two cannot disagree.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union
 
 from pydantic import (
     AfterValidator,
@@ -205,27 +205,30 @@ SettingsOrSelection = Union[CompanyBillingSettingsResource, CompanyBillingSettin
 InvoiceOrSelection = Union[InvoiceResource, InvoiceSelection]  # noqa: UP007
 
 
-class SettingsCollection(CollectionResponse[SettingsOrSelection]):  # type: ignore[valid-type]
+class SettingsCollection(CollectionResponse[SettingsOrSelection]):
     pass
 
 
-class SettingsAnswer(ResourceResponse[SettingsOrSelection]):  # type: ignore[valid-type]
+class SettingsAnswer(ResourceResponse[SettingsOrSelection]):
     pass
 
 
-class InvoiceCollection(CollectionResponse[InvoiceOrSelection]):  # type: ignore[valid-type]
+class InvoiceCollection(CollectionResponse[InvoiceOrSelection]):
     pass
 
 
-class InvoiceAnswer(ResourceResponse[InvoiceOrSelection]):  # type: ignore[valid-type]
+class InvoiceAnswer(ResourceResponse[InvoiceOrSelection]):
     pass
 
 
 # --- query parameters ----------------------------------------------------------------------
 
-DateParam = Annotated[
-    str, AfterValidator(parse_date), WithJsonSchema({"type": "string", "format": "date"})
-]
+if TYPE_CHECKING:  # what a validated value is: parse_date turns the text into a date
+    DateParam = dt.date
+else:
+    DateParam = Annotated[
+        str, AfterValidator(parse_date), WithJsonSchema({"type": "string", "format": "date"})
+    ]
 
 
 class JsonQuery(BaseModel):
@@ -357,7 +360,7 @@ _SCALAR = (
 
 
 def _pointers(names) -> Any:
-    return Literal[tuple(f"/{name}" for name in names)]  # type: ignore[misc]
+    return Literal[tuple(f"/{name}" for name in names)]
 
 
 def _patch_models() -> list[Any]:
@@ -459,7 +462,7 @@ PatchOperation = Annotated[
 ]
 
 
-class SettingsPatch(RootModel[Annotated[list[PatchOperation], Field(max_length=100)]]):  # type: ignore[valid-type]
+class SettingsPatch(RootModel[Annotated[list[PatchOperation], Field(max_length=100)]]):
     """An RFC 6902 JSON Patch of the settings: 0 to 100 operations, all or nothing.
 
     Operations name only the members they define (others are refused), and each is checked

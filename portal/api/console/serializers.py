@@ -90,6 +90,7 @@ def job_resource(job: Job) -> dict:
     percent = job.percent
     if percent is None and job.status == JobStatus.SUCCEEDED:
         percent = 100
+    links = {"self": url_for("api_console.get_job", jobUid=job.public_id)}
     resource = {
         "jobUid": str(job.public_id),
         "kind": job.kind,
@@ -105,8 +106,8 @@ def job_resource(job: Job) -> dict:
         "createdAt": job.created_at,
         "startedAt": job.started_at,
         "finishedAt": job.finished_at,
-        "links": {"self": url_for("api_console.get_job", jobUid=job.public_id)},
+        "links": links,
     }
     if isinstance(job.result, dict) and "csv" in job.result:
-        resource["links"]["csv"] = url_for("api_console.get_job_csv", jobUid=job.public_id)
+        links["csv"] = url_for("api_console.get_job_csv", jobUid=job.public_id)
     return resource

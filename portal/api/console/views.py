@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from flask import Response, g, jsonify, request, url_for
 
 from portal.api.console import serializers as out
@@ -64,8 +63,8 @@ from portal.api.console.schemas import (
 )
 from portal.api.core import Api, ApiError, error_entry, file_response, request_id, request_json
 from portal.api.openapi import register_docs
+from portal.catalog.queries import company_settings_list, stored_company_settings
 from portal.catalog.settings import update_company_settings
-from portal.db import parse_public_id
 from portal.documents.formats import render_document
 from portal.extensions import db
 from portal.invoices.actions import change_paid_state as change
@@ -75,12 +74,9 @@ from portal.invoices.queries import admin_invoice_list, find_invoice
 from portal.invoices.run import start_invoice_generation
 from portal.ops.audit import Actor, AdminActionRefused
 from portal.ops.models import Job, JobStatus
+from portal.ops.queries import job_by_public_id
 from portal.tenancy.models import Tenant, TokenKind
-from portal.tenancy.queries import (
-    company_settings_list,
-    stored_company_settings,
-    tenant_by_public_id,
-)
+from portal.tenancy.queries import tenant_by_public_id
 from portal.usage.reports import start_quota_report
 
 api = Api(
@@ -131,16 +127,14 @@ def _invoice(invoice_uid: str) -> Invoice:
 
 
 def _job(job_uid: str) -> Job:
-    # The one read left here: ops/ (out of this change) has no queries module yet.
-    uid = parse_public_id(job_uid)
-    job = db.session.scalars(sa.select(Job).where(Job.public_id == uid)).first() if uid else None
+    job = job_by_public_id(db.session, job_uid)
     if job is None:
         raise _missing("jobUid", "Job")
     return job
 
 
 def _invoice_resource(invoice: Invoice) -> dict:
-    return out.invoice_resource(invoice, db.session.get(Tenant, invoice.tenant_id))
+    return out.invoice_resource(invoice, db.session.get_one(Tenant, invoice.tenant_id))
 
 
 # --- Company billing settings --------------------------------------------------------------

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.db import parse_public_id
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.invoices.queries import find_invoice
 from portal.ops.audit import Actor, AdminActionRefused
 from portal.ops.models import Job
+from portal.ops.queries import job_by_public_id
 from portal.tenancy.models import Tenant
+from portal.tenancy.queries import tenant_by_public_id
 
 
 def current_actor() -> Actor:
@@ -29,12 +30,7 @@ def current_actor() -> Actor:
 
 def load_company(company_id: str) -> Tenant:
     """A company by its public id; unknown or malformed ids answer 404."""
-    uid = parse_public_id(company_id)
-    tenant = (
-        db.session.scalars(sa.select(Tenant).where(Tenant.public_id == uid)).first()
-        if uid
-        else None
-    )
+    tenant = tenant_by_public_id(db.session, company_id)
     if tenant is None:
         abort(404)
     return tenant
@@ -42,8 +38,7 @@ def load_company(company_id: str) -> Tenant:
 
 def load_job(job_id: str) -> Job:
     """A job by its public id, or 404."""
-    uid = parse_public_id(job_id)
-    job = db.session.scalars(sa.select(Job).where(Job.public_id == uid)).first() if uid else None
+    job = job_by_public_id(db.session, job_id)
     if job is None:
         abort(404)
     return job
@@ -51,12 +46,7 @@ def load_job(job_id: str) -> Job:
 
 def load_invoice(invoice_id: str) -> Invoice:
     """Any company's invoice by its public id, or 404."""
-    uid = parse_public_id(invoice_id)
-    invoice = (
-        db.session.scalars(sa.select(Invoice).where(Invoice.public_id == uid)).first()
-        if uid
-        else None
-    )
+    invoice = find_invoice(db.session, invoice_id)
     if invoice is None:
         abort(404)
     return invoice

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -19,6 +18,7 @@ from portal.catalog.settings import (
 from portal.db import utcnow
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.invoices.queries import admin_invoice_list
 from portal.invoices.run import generate_now, start_invoice_generation
 from portal.ops.audit import N_, AdminActionRefused
 from portal.ops.queries import recent_jobs
@@ -66,12 +66,10 @@ def _company_page(
     tenant: Tenant, values: dict | None = None, errors: dict | None = None, status: int = 200
 ):
     settings = company_settings(db.session, tenant)
-    invoices = db.session.scalars(
-        sa.select(Invoice)
-        .where(Invoice.tenant_id == tenant.id)
-        .order_by(Invoice.created_at.desc(), Invoice.id.desc())
-        .limit(20)
-    ).all()
+    rows, _total = admin_invoice_list(
+        db.session, tenant_id=tenant.id, order_by=[Invoice.created_at.desc()], limit=20
+    )
+    invoices = [invoice for invoice, _company in rows]
     subscriptions = company_subscriptions(db.session, tenant)
     jobs = recent_jobs(db.session, tenant_id=tenant.id, limit=5)
     today = utcnow().date()

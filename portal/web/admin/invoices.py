@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,6 +15,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.invoices.actions import change_paid_state, credit, delete_draft_invoice, send, void
 from portal.invoices.models import Invoice
+from portal.invoices.queries import admin_invoice_list
 from portal.invoices.states import InvoiceStatus
 from portal.ops.audit import N_, AdminActionRefused
 from portal.tenancy.models import Tenant
@@ -104,34 +104,21 @@ class AdminInvoiceFilter:
         return {k: v for k, v in values.items() if v is not None}
 
 
-def _query(flt: AdminInvoiceFilter) -> sa.Select:
-    query = sa.select(Invoice, Tenant).join(Tenant, Tenant.id == Invoice.tenant_id)
-    if flt.issued_from:
-        query = query.where(Invoice.issue_date >= flt.issued_from)
-    if flt.issued_to:
-        query = query.where(Invoice.issue_date <= flt.issued_to)
-    if flt.status:
-        query = query.where(Invoice.status == InvoiceStatus(flt.status))
-    if flt.company:
-        needle = f"%{flt.company.lower()}%"
-        query = query.where(
-            sa.or_(sa.func.lower(Tenant.name).like(needle), sa.func.lower(Tenant.slug).like(needle))
-        )
-    return query
-
-
 def list_page(flt: AdminInvoiceFilter) -> tuple[list, int]:
     """One page of matching invoices with their companies, and the total count (in SQL)."""
-    query = _query(flt)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     column = SORTS[flt.sort]
     order = column.asc() if flt.direction == "asc" else column.desc()
-    rows = db.session.execute(
-        query.order_by(order.nulls_last(), Invoice.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((flt.page - 1) * PAGE_SIZE)
-    ).all()
-    return list(rows), total
+    return admin_invoice_list(
+        db.session,
+        day_from=flt.issued_from,
+        day_to=flt.issued_to,
+        drafts_by_period_start=False,
+        status=InvoiceStatus(flt.status) if flt.status else None,
+        company=flt.company,
+        order_by=[order.nulls_last()],
+        limit=PAGE_SIZE,
+        offset=(flt.page - 1) * PAGE_SIZE,
+    )
 
 
 @bp.get("/invoices")
