@@ -266,7 +266,7 @@ def remove_coupon(
     lock(session, applied)
     if applied.removed_at is not None:
         return applied
-    coupon = session.get(Coupon, applied.coupon_id)
+    coupon = session.get_one(Coupon, applied.coupon_id)
     before = _applied_dict(applied, coupon)
     applied.removed_at = utcnow()
     session.flush()

@@ -530,7 +530,7 @@ def validate_price(values: Mapping[str, Any]) -> dict[str, Any]:
                     if str(exc) == N_("This field is required.")
                     else str(exc)
                 )
-    if not errors:
+    if not errors and model is not None:
         try:  # the engine's own checks, so that every stored price can be billed
             PriceSpec(
                 model=model.value,

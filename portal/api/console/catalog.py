@@ -283,7 +283,7 @@ COUPONS = QueryLanguage(
     },
     CouponResource,
 )
-_EXAMPLE = {
+_EXAMPLE: dict[str, list[Any]] = {
     "filter": [{"property": "/archived", "operation": "equals", "value": False}],
     "sort": [{"property": "/code", "direction": "ascending"}],
     "select": [{"propertyPath": "/code"}],

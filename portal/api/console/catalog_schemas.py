@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portal.api.console.schemas import ActionResponse, CollectionResponse, ResourceResponse
 
-_UUID = {"format": "uuid"}
+_UUID: dict[str, Any] = {"format": "uuid"}
 _DECIMAL = "Decimal string (a JSON number is read through its text)."
 
 

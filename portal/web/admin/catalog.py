@@ -482,7 +482,9 @@ def create_coupon():
     """Create a coupon; errors re-render the form inline."""
     form = request.form
     values = {name: form.get(name, "").strip() for name in _COUPON_BLANK}
-    service = {name: values[name] for name in ("code", "name", "duration", "duration_periods")}
+    service: dict[str, Any] = {
+        name: values[name] for name in ("code", "name", "duration", "duration_periods")
+    }
     if values["kind"] == "amount":
         service["amount_off_minor"] = _minor(values["amount_off_minor"], values["currency"])
         service["currency"] = values["currency"]
