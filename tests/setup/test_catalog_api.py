@@ -14,7 +14,6 @@ from portal.invoices.generation import generate_invoices
 from portal.invoices.issuing import finalize_invoice
 from portal.ops.models import AuditLogEntry
 from tests.api_console.conftest import admin_token
-from tests.conftest import ON_POSTGRES
 from tests.factories.tenancy import SellerFactory
 from tests.setup.catalog_support import company, count, subscribe, use
 
@@ -299,18 +298,12 @@ def test_coupons_create_read_archive(api, seller):
     assert api("GET", "/coupons").json["meta"]["pagingInfo"]["total"] == 1
     assert api("DELETE", f"/coupons/{uid}").json["data"]["archived"] is True
     assert api("GET", f"/coupons/{uuid.uuid4()}").status_code == 404
-    if ON_POSTGRES:  # SQLite: see test_coupons.SQLITE_PERCENT
-        pct = api(
-            "POST",
-            "/coupons",
-            json={
-                "sellerUid": str(seller.public_id),
-                "code": "P",
-                "name": "P",
-                "percentOff": "12.5",
-            },
-        )
-        assert pct.status_code == 201 and pct.json["data"]["percentOff"] == "12.5"
+    pct = api(
+        "POST",
+        "/coupons",
+        json={"sellerUid": str(seller.public_id), "code": "P", "name": "P", "percentOff": "12.5"},
+    )
+    assert pct.status_code == 201 and pct.json["data"]["percentOff"] == "12.5"
 
 
 def test_idempotent_creation_and_tokens(api, seller):

@@ -64,16 +64,6 @@ def _coupon(seller, code="C", **fields):
 
 
 PERCENT = {"percent_off": "20"}
-# Migration 0013 checks ``percent_off <= 100`` in SQL, but SQLite stores exact decimals
-# scaled by 10^4 (portal.db.ExactDecimal), so there every percentage above 0.01 is refused
-# by the database. Until the constraint is fixed these fail on SQLite (strict: they pass
-# the day it is).
-SQLITE_PERCENT = pytest.mark.xfail(
-    not ON_POSTGRES,
-    reason="migration 0013's CHECK percent_off <= 100 compares SQLite's scaled integers",
-    raises=sa.exc.IntegrityError,
-    strict=True,
-)
 FIXED = {"amount_off_minor": 1000, "currency": "EUR"}
 
 
@@ -113,7 +103,6 @@ def test_bad_coupons_are_refused_and_write_nothing(seller, fields, field):
     assert count(Coupon) == 0 and audit_actions() == []
 
 
-@SQLITE_PERCENT
 def test_coupon_codes_are_unique_per_seller_and_archiving_keeps_them_applied(seller, product):
     coupon = _coupon(seller, "LAUNCH", percent_off="100")
     assert coupon.percent_off == D(100)
@@ -270,7 +259,7 @@ def _invoice_with_coupon(seller, product, model: str, kind: str, *, run=False, *
 
 def _kinds(pairs):
     return [
-        pytest.param(*pair, marks=SQLITE_PERCENT) if "percent" in pair else pytest.param(*pair)
+        pytest.param(*pair)
         for pair in pairs
     ]
 
@@ -316,8 +305,6 @@ def test_the_invoice_run_applies_coupons_and_counts_them_once(seller, product, k
 
 @pytest.mark.parametrize(("kind", "amount"), [("fixed", "10.00"), ("percent", "7.20")])
 def test_every_format_shows_the_coupon_as_an_allowance(seller, product, kind, amount):
-    if kind == "percent" and not ON_POSTGRES:
-        pytest.xfail("migration 0013's CHECK percent_off <= 100 on SQLite")
     invoice, coupon, _ = _invoice_with_coupon(
         seller, product, "per_unit", kind, vat_id="DE136695976"
     )
