@@ -349,9 +349,10 @@ def count_by_tab(
     """
     show_drafts = drafts_visible(session, tenant)
     tabs = [t for t in TABS if t != "all" and (show_drafts or t != "draft")]
-    columns = [sa.func.count()]
+    columns: list[sa.ColumnElement[int]] = [sa.func.count()]
     for tab in tabs:
         condition = _status_condition(tab, today)
+        assert condition is not None  # only "all" has none, and it is not counted here
         columns.append(sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0))
     query = _filtered(sa.select(*columns).where(Invoice.tenant_id == tenant.id), flt)
     if not show_drafts:
@@ -430,7 +431,7 @@ def invoice_detail(session: Session, tenant: Tenant, public_id: Any) -> InvoiceD
     return InvoiceDetail(invoice, payments, credit_notes, seller, buyer)
 
 
-def invoice_parties(session: Session, invoice: Invoice) -> tuple[dict, dict]:
+def invoice_parties(session: Session, invoice: Invoice | CreditNote) -> tuple[dict, dict]:
     """Seller and buyer as the invoice prints them.
 
     Issued invoices use the data frozen at finalization; drafts have none yet and show the
@@ -441,7 +442,7 @@ def invoice_parties(session: Session, invoice: Invoice) -> tuple[dict, dict]:
 
     seller = invoice.seller_snapshot
     if seller is None:
-        live = session.get(Seller, invoice.seller_id)
+        live = session.get_one(Seller, invoice.seller_id)
         seller = {name: getattr(live, name) for name in SELLER_SNAPSHOT_FIELDS} if live else {}
     buyer = invoice.buyer_snapshot
     if buyer is None:
@@ -451,6 +452,6 @@ def invoice_parties(session: Session, invoice: Invoice) -> tuple[dict, dict]:
         if profile is not None:
             buyer = {name: getattr(profile, name) for name in BUYER_SNAPSHOT_FIELDS}
         else:
-            tenant = session.get(Tenant, invoice.tenant_id)
+            tenant = session.get_one(Tenant, invoice.tenant_id)
             buyer = {"company_name": tenant.name if tenant else ""}
     return dict(seller), dict(buyer)

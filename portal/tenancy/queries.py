@@ -27,7 +27,9 @@ def tenant_summaries(session: Session) -> list[TenantSummary]:
     members = dict(
         session.execute(
             sa.select(Membership.tenant_id, sa.func.count()).group_by(Membership.tenant_id)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     open_rows = {
         tenant_id: (total, count)
