@@ -217,7 +217,7 @@ def _check_quantity(price: Price, quantity: Decimal | None, field: str) -> Decim
         raise SubscriptionRefused(
             "quantity_not_positive", N_("The quantity must be greater than zero."), field
         )
-    if quantity >= MAX_QUANTITY or -quantity.as_tuple().exponent > QUANTITY_PLACES:
+    if quantity >= MAX_QUANTITY or -int(quantity.as_tuple().exponent) > QUANTITY_PLACES:
         raise SubscriptionRefused(
             "invalid_quantity",
             N_("The quantity is too large or has more than six decimal places."),
@@ -249,7 +249,7 @@ def _check_open(subscription: Subscription) -> None:
 
 
 def _period_invoice(session: Session, subscription: Subscription) -> Invoice | None:
-    tenant = session.get(Tenant, subscription.tenant_id)
+    tenant = session.get_one(Tenant, subscription.tenant_id)
     return find_invoice(
         session,
         tenant,
@@ -389,7 +389,7 @@ def _apply_change(
 ) -> None:
     """Check and record a change (under the subscription's lock); no audit."""
     lock(session, subscription)
-    tenant = session.get(Tenant, subscription.tenant_id)
+    tenant = session.get_one(Tenant, subscription.tenant_id)
     _check_company(tenant)
     _check_open(subscription)
     _sync_period(subscription, today)
@@ -490,8 +490,8 @@ class PreviewInvoice:
     """The invoice the invoice run would issue for the subscription's current period."""
 
     currency: str
-    period_start: dt.date
-    period_end: dt.date  # inclusive, as invoices store it
+    period_start: dt.date | None
+    period_end: dt.date | None  # inclusive, as invoices store it
     lines: list[PreviewLine]
     totals: dict[str, int]  # lines_total_minor … amount_due_minor
     allowances: list[dict] = field(default_factory=list)
@@ -544,7 +544,7 @@ def invoice_of_period(
 ) -> PreviewInvoice | None:
     """The invoice the run of the period's month would create for the company's period,
     planned and drafted by the run's own code (inside a savepoint, rolled back)."""
-    tenant = session.get(Tenant, subscription.tenant_id)
+    tenant = session.get_one(Tenant, subscription.tenant_id)
     last_day = period[1] - dt.timedelta(days=1)
     month = f"{last_day:%Y-%m}"
     month_end = add_interval(last_day.replace(day=1), "month", 1)
@@ -680,7 +680,7 @@ def cancel_subscription(
                 N_("A cancellation at once takes effect on a day within the current period."),
                 "on",
             )
-        tenant = session.get(Tenant, subscription.tenant_id)
+        tenant = session.get_one(Tenant, subscription.tenant_id)
         found = _period_invoice(session, subscription)
         if found is not None and found.status == InvoiceStatus.DRAFT:
             delete_draft(session, found)

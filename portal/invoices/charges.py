@@ -64,7 +64,7 @@ def _decimal(value: Any, field: str, places: int, *, positive: bool) -> Decimal:
         raise ChargeRefused(
             "negative_price", N_("The unit price cannot be negative: issue a credit note."), field
         )
-    if number >= MAX_AMOUNT or -number.as_tuple().exponent > places:
+    if number >= MAX_AMOUNT or -int(number.as_tuple().exponent) > places:
         raise ChargeRefused(
             "invalid_number", N_("The number is too large or has too many decimal places."), field
         )
@@ -155,8 +155,8 @@ def add_charge(
             session,
             tenant,
             kind=InvoiceKind.MANUAL,
-            period_start=None,
-            period_end=None,
+            period_start=None,  # type: ignore[arg-type]  # a manual invoice has no period
+            period_end=None,  # type: ignore[arg-type]
             lines=[charge_line(context, charge, today, (today, today))],
             known_new=True,  # a manual invoice has no period: nothing to look up
         )

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -156,7 +156,9 @@ def price_spec(price: Price) -> PriceSpec:
     )
 
 
-def vat_for(context: BillingContext, on: dt.date, supply: str = "services") -> VatDecision:
+def vat_for(
+    context: BillingContext, on: dt.date, supply: Literal["services", "goods"] = "services"
+) -> VatDecision:
     """The invoice's VAT decision: seller and buyer locations, VAT ID, exemption, date."""
     seller = Party(country=context.seller.country, vat_id=context.seller.vat_id)
     profile = context.profile
@@ -627,12 +629,12 @@ def claim_charges(session: Session, billed: Iterable[tuple[list[int], int]]) -> 
     for charge_ids, invoice_id in billed:
         if not charge_ids:
             continue
-        claimed = session.execute(
+        claimed = session.execute(  # an UPDATE: a CursorResult, with its rowcount
             sa.update(OneOffCharge)
             .where(OneOffCharge.id.in_(charge_ids), OneOffCharge.invoice_id.is_(None))
             .values(invoice_id=invoice_id)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         if claimed != len(charge_ids):
             raise ChargeAlreadyBilled(f"charges {charge_ids} were billed meanwhile")
 
