@@ -387,7 +387,7 @@ def _subscriptions(
             sa.case(
                 (Subscription.cancel_at_period_end.is_(True), Subscription.current_period_end),
                 else_=None,
-            ),
+            ).label("ends_on"),
         )
         .where(
             among(session, Subscription.tenant_id, tenant_ids),

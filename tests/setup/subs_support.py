@@ -23,8 +23,8 @@ ACTOR = Actor(label="ops@seller.example")
 class Shop:
     """One seller's catalog and a way to add companies (DE buyers: 19 % VAT)."""
 
-    def __init__(self):
-        self.seller = SellerFactory(country="DE", vat_id="DE811907980")
+    def __init__(self, seller=None):
+        self.seller = seller or SellerFactory(country="DE", vat_id="DE811907980")
         self.plan = Plan(seller_id=self.seller.id, code="cloud", name="Cloud")
         db.session.add(self.plan)
         db.session.flush()
