@@ -33,7 +33,34 @@ OBJECT_ARGUMENTS = {
     # The admin console pages (portal/web/admin).
     "company_id": lambda world: str(world.b.tenant.public_id),
     "job_id": lambda world: str(_job_of_b(world).public_id),
+    # Subscriptions (admin pages and the console API).
+    "subscription_id": lambda world: str(_subscription_of_b(world).public_id),
+    "subscriptionUid": lambda world: str(_subscription_of_b(world).public_id),
 }
+
+
+def _subscription_of_b(world):
+    """A subscription of tenant B (created on first use)."""
+    import datetime as dt
+
+    from portal.catalog.models import Subscription
+    from portal.extensions import db
+
+    subscription = db.session.scalars(
+        sa.select(Subscription).where(Subscription.tenant_id == world.b.tenant.id)
+    ).first()
+    if subscription is None:
+        start = dt.date.today().replace(day=1)
+        subscription = Subscription(
+            tenant_id=world.b.tenant.id,
+            currency="EUR",
+            started_on=start,
+            current_period_start=start,
+            current_period_end=(start + dt.timedelta(days=32)).replace(day=1),
+        )
+        db.session.add(subscription)
+        db.session.commit()
+    return subscription
 
 
 def _job_of_b(world):

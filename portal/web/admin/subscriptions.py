@@ -38,6 +38,8 @@ from portal.web.guards import admin_view
 ITEM_ROWS = 4
 #: Subscriptions per page of the list.
 PAGE_SIZE = 20
+#: What the confirmation pages do to a subscription.
+ACTIONS = ("cancel", "resume")
 
 
 def _date(values: dict[str, str], name: str, errors: dict[str, str], *, required: bool):
@@ -291,20 +293,24 @@ def _confirm_page(tenant, subscription, action, values, errors):
     )
 
 
-@bp.get("/companies/<company_id>/subscriptions/<subscription_id>/<any(cancel, resume):action>")
+@bp.get("/companies/<company_id>/subscriptions/<subscription_id>/<action>")
 @admin_view
 def confirm_subscription(company_id: str, subscription_id: str, action: str):
     """Confirmation of a cancellation (at period end or now, with a reason) or a resume."""
+    if action not in ACTIONS:
+        abort(404)
     tenant = load_company(company_id)
     subscription = _load_subscription(tenant, subscription_id)
     values = {"when": "period_end", "on": dt.date.today().isoformat()}
     return _confirm_page(tenant, subscription, action, values, {})
 
 
-@bp.post("/companies/<company_id>/subscriptions/<subscription_id>/<any(cancel, resume):action>")
+@bp.post("/companies/<company_id>/subscriptions/<subscription_id>/<action>")
 @admin_view
 def act_on_subscription(company_id: str, subscription_id: str, action: str):
     """Cancel or resume, once confirmed; a refusal re-renders the confirmation inline."""
+    if action not in ACTIONS:
+        abort(404)
     tenant = load_company(company_id)
     subscription = _load_subscription(tenant, subscription_id)
     values = {key: value for key, value in request.form.items() if key != "csrf_token"}
