@@ -10,7 +10,9 @@ Steps: create and migrate the PostgreSQL database (``BENCH_DATABASE_URL``, defau
 - run the invoice run for the current month over every tenant inside a transaction that is
   rolled back (the database is left as it was), against PostgreSQL round trips per second;
 - render an invoice PDF against a one-line WeasyPrint document, and each e-invoice XML
-  against a one-element lxml document.
+  against a one-element lxml document;
+- ingest usage events in batches of 1,000 against a bare COPY of the same rows, and time the
+  subscription-change preview against the invoice-list API (bench/setup_figures.py).
 
 Every line printed is: figure, measured value, baseline, ratio, target and whether it is met.
 """
@@ -34,6 +36,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.setup_figures import preview_figure, usage_ingestion_figure
 from portal.devtools.generate import GENERATED_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -626,6 +629,10 @@ def main() -> int:
             invoice_run_figure(app)
         if "documents" not in SKIP:
             document_figures(app, tenant_id)
+        if "usage" not in SKIP:
+            usage_ingestion_figure(app, tenant_id, report, Figure, log)
+        if "preview" not in SKIP:
+            preview_figure(app, tenant_id, token, report, Figure, log)
     finally:
         with app.app_context():
             from portal.db import utcnow

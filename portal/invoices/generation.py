@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -23,9 +23,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.bulk import among, assign_ids
 from portal.catalog.models import (
     BillingInterval,
+    ChargeTiming,
     CompanyBillingSettings,
     Coupon,
     CouponDuration,
+    OneOffCharge,
     Price,
     PriceTier,
     Subscription,
@@ -48,7 +50,7 @@ from portal.domain.tax import Party, VatDecision, decide_vat
 from portal.invoices.drafts import DraftLine, create_draft, discount_rows
 from portal.invoices.issuing import NewInvoice, Parties, finalize_invoices, insert_invoices
 from portal.invoices.models import Invoice
-from portal.invoices.states import InvoiceKind, InvoiceStatus, LineKind
+from portal.invoices.states import InvoiceKind, InvoiceStatus, LineKind, VatCategory
 from portal.tenancy.models import BillingProfile, Seller, Tenant
 from portal.usage.queries import usage_totals
 
@@ -83,6 +85,11 @@ class InvoicePlan:
     lines: list[DraftLine] = field(default_factory=list)
     #: The subscriptions' coupons that discount this invoice, in the order they were added.
     coupons: list[PlannedCoupon] = field(default_factory=list)
+    #: End of the full period when the invoice's period ends early (cancellation at once);
+    #: licensed prices are then charged for the share of the full period billed.
+    full_period_end: dt.date | None = None
+    #: One-off charges (ids) billed on the invoice's last lines; see :func:`attach_charges`.
+    charge_ids: list[int] = field(default_factory=list)
 
     @property
     def period_last_day(self) -> dt.date:
@@ -138,15 +145,24 @@ def billed_period(
     """The subscription's period that the run for this month bills, or None.
 
     That is the period containing the month's first day, if it ends by the month's end, so
-    every period is billed by exactly one monthly run (monthly, quarterly or yearly).
+    every period is billed by exactly one monthly run (monthly, quarterly or yearly). A
+    subscription anchored after the month's first day has no period containing it: its
+    first period is the one it starts, billed by the run of the month that period ends in.
+    A period that starts on or after the end of a pending cancellation is not billed.
     """
     start, end = period_containing(
         subscription.started_on,
         subscription.interval.value,
         subscription.interval_count,
-        month_start,
+        max(month_start, subscription.started_on),
     )
     if end > month_end:
+        return None
+    if isinstance(subscription, PlannedSubscription):
+        ends_on = subscription.ends_on
+    else:
+        ends_on = subscription.current_period_end if subscription.cancel_at_period_end else None
+    if ends_on is not None and start >= ends_on:
         return None
     return start, end
 
@@ -163,7 +179,9 @@ def price_spec(price: Price) -> PriceSpec:
     )
 
 
-def vat_for(context: BillingContext, on: dt.date) -> VatDecision:
+def vat_for(
+    context: BillingContext, on: dt.date, supply: Literal["services", "goods"] = "services"
+) -> VatDecision:
     """The invoice's VAT decision: seller and buyer locations, VAT ID, exemption, date."""
     seller = Party(country=context.seller.country, vat_id=context.seller.vat_id)
     profile = context.profile
@@ -177,7 +195,7 @@ def vat_for(context: BillingContext, on: dt.date) -> VatDecision:
             tax_exempt=profile.tax_exempt,
             exemption_reason=profile.tax_exemption_reason,
         )
-    return decide_vat(seller=seller, buyer=buyer, on=on)
+    return decide_vat(seller=seller, buyer=buyer, on=on, supply=supply)
 
 
 def _line(
@@ -230,7 +248,7 @@ def _item_lines(
     else:
         quantity = item.quantity
         kind = LineKind.SUBSCRIPTION
-        scale = chargeable_fraction(plan.period_start, plan.period_end, subscription.trial_end)
+        scale = _licensed_fraction(plan, subscription.trial_end)
     if scale == 0:
         return []  # the trial covers the whole period
     lines = []
@@ -239,12 +257,33 @@ def _item_lines(
         description = priced.description
         details = dict(priced.details)
         if scale != 1:
-            description += f" (from {subscription.trial_end:%d %b %Y}, after the trial)"
+            description += _scaled_wording(plan, subscription.trial_end)
             details["charged_fraction"] = str(scale)
         lines.append(
             _line(plan, kind, description, priced.quantity, unit_price, price, item, details)
         )
     return lines
+
+
+def _licensed_fraction(plan: InvoicePlan, trial_end: dt.date | None) -> Fraction:
+    """Share of the (full) period a licensed price is charged for: after the trial, and
+    until the invoice's period ends when it ends early."""
+    if plan.full_period_end is None:
+        return chargeable_fraction(plan.period_start, plan.period_end, trial_end)
+    first_paid = min(max(trial_end or plan.period_start, plan.period_start), plan.period_end)
+    return Fraction(
+        (plan.period_end - first_paid).days, (plan.full_period_end - plan.period_start).days
+    )
+
+
+def _scaled_wording(plan: InvoicePlan, trial_end: dt.date | None) -> str:
+    """What a licensed line charged for part of its period says about it."""
+    if plan.full_period_end is None:
+        return f" (from {trial_end:%d %b %Y}, after the trial)"
+    last_day = plan.period_end - dt.timedelta(days=1)
+    if trial_end is not None and trial_end > plan.period_start:
+        return f" (from {trial_end:%d %b %Y}, after the trial, until {last_day:%d %b %Y})"
+    return f" (until {last_day:%d %b %Y}, canceled)"
 
 
 def _proration_lines(plan: InvoicePlan, change: SubscriptionChange) -> list[DraftLine]:
@@ -254,9 +293,11 @@ def _proration_lines(plan: InvoicePlan, change: SubscriptionChange) -> list[Draf
     period; a change on day D from A to B adds "A for the days before D" and "minus B for
     the days before D". Chained changes telescope to the right total.
     """
-    before = Fraction(
-        (change.effective_on - plan.period_start).days, (plan.period_end - plan.period_start).days
-    )
+    full_end = plan.full_period_end or plan.period_end
+    # A period that ends early (an immediate cancellation) bills the old terms at most
+    # until its end: a change dated later never took effect.
+    effective_on = min(change.effective_on, plan.period_end)
+    before = Fraction((effective_on - plan.period_start).days, (full_end - plan.period_start).days)
     if before <= 0 or before >= 1:
         return []
     lines = []
@@ -290,11 +331,15 @@ def plan_invoice(
     issue_date: dt.date | None = None,
     usage_scale: Fraction = Fraction(1),
     specs: dict[int, PriceSpec] | None = None,
+    ends_on: dt.date | None = None,
 ) -> InvoicePlan:
     """Plan the invoice of ``context.tenant`` for [period_start, period_end).
 
     :param usage_scale: multiplies metered usage; the estimate passes the projection factor.
     :param specs: price specs by price id, shared by the plans of one batch (filled here).
+    :param ends_on: the period ends early, on this day (exclusive): the invoice covers
+        [period_start, ends_on), licensed prices are charged for that share of the period
+        and the context's usage should be loaded up to that day.
     """
     issue_date = issue_date or period_end
     settings = context.settings
@@ -307,6 +352,8 @@ def plan_invoice(
         subscription_id=context.subscriptions[0].id if context.subscriptions else None,
         discount_percent=settings.discount_percent if settings else Decimal(0),
     )
+    if ends_on is not None and period_start < ends_on < period_end:
+        plan.period_end, plan.full_period_end = ends_on, period_end
     for subscription in context.subscriptions:
         for item in subscription.items:
             plan.lines.extend(_item_lines(plan, context, subscription, item, usage_scale, specs))
@@ -489,6 +536,8 @@ class PlannedSubscription:
     interval_count: int
     started_on: dt.date
     trial_end: dt.date | None
+    #: End of the period a pending cancellation takes effect at (no period after it bills).
+    ends_on: dt.date | None
     items: tuple[PlannedItem, ...]
     #: Its coupons that still apply (see :func:`_active_coupons`).
     coupons: tuple[PlannedCoupon, ...] = ()
@@ -510,6 +559,10 @@ def _subscriptions(
             Subscription.interval_count,
             Subscription.started_on,
             Subscription.trial_end,
+            sa.case(
+                (Subscription.cancel_at_period_end.is_(True), Subscription.current_period_end),
+                else_=None,
+            ).label("ends_on"),
         )
         .where(
             among(session, Subscription.tenant_id, tenant_ids),
@@ -679,7 +732,90 @@ def billing_plans(
             if plan.lines:
                 found = existing.get((context.tenant.id, start, plan.period_last_day))
                 plans.append((plan, found, context))
+    attach_charges(session, plans)
     return plans
+
+
+class ChargeAlreadyBilled(RuntimeError):
+    """A one-off charge was billed by another invoice meanwhile (a concurrent run)."""
+
+
+def charge_line(
+    context: BillingContext, charge: OneOffCharge, on: dt.date, period: tuple[dt.date, dt.date]
+) -> DraftLine:
+    """The invoice line of a one-off charge: its own VAT decision by what it sells, or
+    exempt with the reason it carries; the period is the invoice's (inclusive last day)."""
+    if charge.vat_exemption_reason:
+        reason = charge.vat_exemption_reason
+        code = reason.upper() if reason.upper().startswith("VATEX") else "VATEX-EU-132"
+        vat = VatDecision(VatCategory.EXEMPT, Decimal(0), reason, code, "exempt")
+    else:
+        vat = vat_for(context, on, charge.tax_treatment.value)
+    return DraftLine(
+        description=charge.description,
+        quantity=charge.quantity,
+        unit_price=charge.unit_price,
+        kind=LineKind.MANUAL,
+        vat_category=vat.category,
+        vat_rate=vat.rate,
+        vat_exemption_reason=vat.exemption_reason,
+        vat_exemption_code=vat.exemption_code,
+        period_start=period[0],
+        period_end=period[1],
+        details={"one_off_charge": str(charge.public_id)},
+    )
+
+
+def attach_charges(
+    session: Session, plans: list[tuple[InvoicePlan, Invoice | None, BillingContext]]
+) -> None:
+    """Put each company's pending one-off charges (timing ``next_invoice``, not billed yet)
+    on the first new invoice of its plans, in one query for the batch.
+
+    The charges are only read here; :func:`claim_charges` marks them billed once the
+    invoice exists.
+    """
+    first: dict[int, tuple[InvoicePlan, BillingContext]] = {}
+    for plan, found, context in plans:
+        if found is None and plan.tenant.id not in first:
+            first[plan.tenant.id] = (plan, context)
+    if not first:
+        return
+    for charge in session.scalars(
+        sa.select(OneOffCharge)
+        .where(
+            among(session, OneOffCharge.tenant_id, list(first)),
+            OneOffCharge.timing == ChargeTiming.NEXT_INVOICE,
+            OneOffCharge.invoice_id.is_(None),
+        )
+        .order_by(OneOffCharge.id)
+    ):
+        plan, context = first[charge.tenant_id]
+        period = (plan.period_start, plan.period_last_day)
+        plan.lines.append(charge_line(context, charge, plan.issue_date, period))
+        plan.charge_ids.append(charge.id)
+
+
+def claim_charges(session: Session, billed: Iterable[tuple[list[int], int]]) -> None:
+    """Mark one-off charges billed by an invoice: ``(charge ids, invoice id)`` pairs.
+
+    Each charge's ``invoice_id`` is set exactly once: the UPDATE only takes charges still
+    unbilled (on PostgreSQL a concurrent claim waits for the row and then finds it taken),
+    and a charge taken meanwhile fails the batch, which rolls back and bills it nowhere.
+
+    :raise ChargeAlreadyBilled: when a charge was billed by another invoice meanwhile.
+    """
+    for charge_ids, invoice_id in billed:
+        if not charge_ids:
+            continue
+        claimed = session.execute(  # an UPDATE: a CursorResult, with its rowcount
+            sa.update(OneOffCharge)
+            .where(OneOffCharge.id.in_(charge_ids), OneOffCharge.invoice_id.is_(None))
+            .values(invoice_id=invoice_id)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if claimed != len(charge_ids):
+            raise ChargeAlreadyBilled(f"charges {charge_ids} were billed meanwhile")
 
 
 def generate_invoices(
@@ -691,12 +827,15 @@ def generate_invoices(
     inserted in one flush, so a batch costs a fixed number of statements.
     """
     invoices = []
+    billed = []
     for plan, found, _ in billing_plans(session, tenants, month, issue_date=issue_date):
         if found is None:
             found = draft_from_plan(session, plan, known_new=True, flush=False)
+            billed.append((plan.charge_ids, found))
         invoices.append(found)
     assign_ids(session, list(session.new))
     session.flush()
+    claim_charges(session, [(charge_ids, invoice.id) for charge_ids, invoice in billed])
     return invoices
 
 
@@ -717,11 +856,8 @@ def issue_invoices(
     many were finalized now.
     """
     plans = billing_plans(session, tenants, month, issue_date=issue_date)
-    new = [
-        plan.new_invoice(finalize=plan.tenant.id not in keep_drafts)
-        for plan, found, _ in plans
-        if found is None
-    ]
+    new_plans = [plan for plan, found, _ in plans if found is None]
+    new = [plan.new_invoice(finalize=plan.tenant.id not in keep_drafts) for plan in new_plans]
     drafts = [
         found
         for plan, found, _ in plans
@@ -736,6 +872,49 @@ def issue_invoices(
         profiles={c.tenant.id: c.profile for c in contexts if c.profile is not None},
         settings={c.tenant.id: c.settings for c in contexts if c.settings is not None},
     )
-    _, finalized = insert_invoices(session, new, issue_date=issue_date, parties=parties)
+    ids, finalized = insert_invoices(session, new, issue_date=issue_date, parties=parties)
+    claim_charges(
+        session, [(plan.charge_ids, id_) for plan, id_ in zip(new_plans, ids, strict=True)]
+    )
     finalize_invoices(session, drafts, issue_date=issue_date)
     return len(plans), len(finalized) + len(drafts)
+
+
+def plan_ended_period(
+    session: Session,
+    tenant: Tenant,
+    subscription_id: int,
+    period: tuple[dt.date, dt.date],
+    ends_on: dt.date,
+    *,
+    issue_date: dt.date,
+) -> InvoicePlan | None:
+    """The final invoice of a subscription whose ``period`` ends early, on ``ends_on``
+    (exclusive; an immediate cancellation): licensed prices for the share of the period
+    until then, usage until then, and the proration of its changes; None when the
+    subscription is not billable (canceled already, or not started).
+
+    The company's pending one-off charges wait for its next periodic invoice.
+    """
+    start, end = period
+    context = load_contexts(
+        session,
+        [tenant],
+        start,
+        end,
+        usage_until=dt.datetime.combine(ends_on, dt.time(), tzinfo=dt.UTC),
+    )[0]
+    subscriptions = [s for s in context.subscriptions if s.id == subscription_id]
+    if not subscriptions:
+        return None
+    item_ids = {item.id for item in subscriptions[0].items}
+    scoped_context = BillingContext(
+        context.tenant,
+        context.seller,
+        context.profile,
+        context.settings,
+        subscriptions,
+        context.usage,
+        [c for c in context.changes if c.subscription_item_id in item_ids],
+    )
+    return plan_invoice(scoped_context, start, end, issue_date=issue_date, ends_on=ends_on)

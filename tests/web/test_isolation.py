@@ -40,6 +40,9 @@ OBJECT_ARGUMENTS = {
     "productUid": lambda world: str(_catalog_of_b(world)[0].public_id),
     "priceUid": lambda world: str(_catalog_of_b(world)[1].public_id),
     "couponUid": lambda world: str(_catalog_of_b(world)[2].public_id),
+    # Subscriptions (admin pages and the console API).
+    "subscription_id": lambda world: str(_subscription_of_b(world).public_id),
+    "subscriptionUid": lambda world: str(_subscription_of_b(world).public_id),
 }
 
 
@@ -64,6 +67,30 @@ def _catalog_of_b(world):
         db.session.commit()
     coupon = db.session.scalars(sa.select(Coupon).where(Coupon.seller_id == seller_id)).first()
     return plan, plan.prices[0], coupon
+
+
+def _subscription_of_b(world):
+    """A subscription of tenant B (created on first use)."""
+    import datetime as dt
+
+    from portal.catalog.models import Subscription
+    from portal.extensions import db
+
+    subscription = db.session.scalars(
+        sa.select(Subscription).where(Subscription.tenant_id == world.b.tenant.id)
+    ).first()
+    if subscription is None:
+        start = dt.date.today().replace(day=1)
+        subscription = Subscription(
+            tenant_id=world.b.tenant.id,
+            currency="EUR",
+            started_on=start,
+            current_period_start=start,
+            current_period_end=(start + dt.timedelta(days=32)).replace(day=1),
+        )
+        db.session.add(subscription)
+        db.session.commit()
+    return subscription
 
 
 def _job_of_b(world):

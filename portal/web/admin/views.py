@@ -6,7 +6,26 @@ modules here is what puts their routes on it.
 
 from __future__ import annotations
 
-from portal.web.admin import audit, catalog, companies, documents, invoices, jobs, ledger
+from portal.web.admin import (
+    audit,
+    catalog,
+    companies,
+    documents,
+    invoices,
+    jobs,
+    ledger,
+    subscriptions,
+)
 from portal.web.admin.blueprint import bp
 
-__all__ = ["audit", "bp", "catalog", "companies", "documents", "invoices", "jobs", "ledger"]
+__all__ = [
+    "audit",
+    "bp",
+    "catalog",
+    "companies",
+    "documents",
+    "invoices",
+    "jobs",
+    "ledger",
+    "subscriptions",
+]
