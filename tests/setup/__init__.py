@@ -1,0 +1,1 @@
+"""Tests of operator setup (issue 16): sellers, companies, catalog, subscriptions."""
