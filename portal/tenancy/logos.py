@@ -18,6 +18,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, UnidentifiedImageError
 
+from portal.ops.audit import N_
+
 #: Largest logo accepted, in bytes (as uploaded and as stored).
 LOGO_MAX_BYTES = 512 * 1024
 #: Largest width or height of a PNG logo, in pixels.
@@ -73,16 +75,16 @@ def clean_logo(content: bytes) -> tuple[bytes, str]:
         decode.
     """
     if not isinstance(content, bytes | bytearray) or not content:
-        raise LogoRejected("Upload a PNG or SVG file.")
+        raise LogoRejected(N_("Upload a PNG or SVG file."))
     content = bytes(content)
     if len(content) > LOGO_MAX_BYTES:
-        raise LogoRejected("The logo is too large: at most 512 KB.")
+        raise LogoRejected(N_("The logo is too large: at most 512 KB."))
     if content.startswith(PNG_SIGNATURE):
         return _clean_png(content), PNG
     head = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"<?xml") or head.startswith(b"<svg") or head.startswith(b"<!--"):
         return _clean_svg(content), SVG
-    raise LogoRejected("Upload a PNG or SVG file.")
+    raise LogoRejected(N_("Upload a PNG or SVG file."))
 
 
 def _clean_png(content: bytes) -> bytes:
@@ -90,7 +92,7 @@ def _clean_png(content: bytes) -> bytes:
         with Image.open(io.BytesIO(content), formats=["PNG"]) as probe:
             width, height = probe.size
             if not (0 < width <= LOGO_MAX_PIXELS and 0 < height <= LOGO_MAX_PIXELS):
-                raise LogoRejected("The logo may be at most 4096 × 4096 pixels.")
+                raise LogoRejected(N_("The logo may be at most 4096 × 4096 pixels."))
             probe.load()  # decode every pixel: a truncated or corrupt file fails here
             out = io.BytesIO()
             # Written again from the pixels: text chunks and anything appended are gone.
@@ -98,10 +100,10 @@ def _clean_png(content: bytes) -> bytes:
     except LogoRejected:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise LogoRejected("This PNG file cannot be read.") from None
+        raise LogoRejected(N_("This PNG file cannot be read.")) from None
     cleaned = out.getvalue()
     if len(cleaned) > LOGO_MAX_BYTES:
-        raise LogoRejected("The logo is too large: at most 512 KB.")
+        raise LogoRejected(N_("The logo is too large: at most 512 KB."))
     return cleaned
 
 
@@ -147,7 +149,7 @@ def _parse_svg(content: bytes) -> ET.Element:
         parser.Parse(content, True)
     except (_Refused, expat.ExpatError, ValueError, RecursionError):
         raise LogoRejected(
-            "This SVG file cannot be used: it must be well-formed, without a DTD or entities."
+            N_("This SVG file cannot be used: it must be well-formed, without a DTD or entities.")
         ) from None
     return builder.close()
 
@@ -209,13 +211,13 @@ def _serialize(element: ET.Element, parts: list[str], *, root: bool = False) -> 
 def _clean_svg(content: bytes) -> bytes:
     root = _parse_svg(content)
     if root.tag != f"{{{SVG_NS}}}svg":
-        raise LogoRejected("This is not an SVG drawing (its root must be an svg element).")
+        raise LogoRejected(N_("This is not an SVG drawing (its root must be an svg element)."))
     _clean_element(root)
     parts: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>\n']
     _serialize(root, parts, root=True)
     cleaned = "".join(parts).encode("utf-8")
     if len(cleaned) > LOGO_MAX_BYTES:
-        raise LogoRejected("The logo is too large: at most 512 KB.")
+        raise LogoRejected(N_("The logo is too large: at most 512 KB."))
     return cleaned
 
 

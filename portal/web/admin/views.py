@@ -6,7 +6,7 @@ modules here is what puts their routes on it.
 
 from __future__ import annotations
 
-from portal.web.admin import audit, companies, documents, invoices, jobs, ledger
+from portal.web.admin import audit, companies, documents, invoices, jobs, ledger, sellers
 from portal.web.admin.blueprint import bp
 
-__all__ = ["audit", "bp", "companies", "documents", "invoices", "jobs", "ledger"]
+__all__ = ["audit", "bp", "companies", "documents", "invoices", "jobs", "ledger", "sellers"]
