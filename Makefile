@@ -79,8 +79,10 @@ coverage-domain: $(BIN)/.installed
 worker: migrate
 	$(FLASK) worker --workers 2
 
+# Style and import order (ruff), then the type check of portal/ ([tool.mypy] in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check portal tests
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache

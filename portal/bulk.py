@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 
 def _insert_rows(session: Session, table: sa.Table, rows: list[dict]) -> list[int]:
@@ -59,7 +59,9 @@ def _write_rows(session: Session, table: sa.Table, rows: list[dict]) -> None:
     converters = [(name, processor) for name, processor in zip(names, processors, strict=True)]
     quote = dialect.identifier_preparer.quote
     sql = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in names)}) FROM STDIN"
-    cursor = connection.connection.driver_connection.cursor()
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None  # a checked-out connection has its driver's
+    cursor = driver_connection.cursor()
     try:
         with cursor.copy(sql) as copy:
             for row in rows:
@@ -75,7 +77,9 @@ def _write_rows(session: Session, table: sa.Table, rows: list[dict]) -> None:
         cursor.close()
 
 
-def among(session: Session, column: sa.ColumnElement, ids: Iterable[int]) -> sa.ColumnElement:
+def among(
+    session: Session, column: sa.ColumnElement | QueryableAttribute, ids: Iterable[int]
+) -> sa.ColumnElement[bool]:
     """``column IN ids`` for a batch of integer keys.
 
     On PostgreSQL ``column = ANY(:ids)``: one array parameter, so the statement's text is
@@ -100,7 +104,7 @@ def assign_ids(session: Session, objects: Iterable[object]) -> None:
     by_table: dict[sa.Table, list] = defaultdict(list)
     for obj in objects:
         if getattr(obj, "id", None) is None:
-            by_table[sa.inspect(obj).mapper.local_table].append(obj)
+            by_table[sa.inspect(obj, raiseerr=True).mapper.local_table].append(obj)
     for table, rows in by_table.items():
         ids = session.scalars(
             sa.select(

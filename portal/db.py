@@ -35,6 +35,13 @@ BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
+def table_of(model: type) -> sa.Table:
+    """The Core table of a mapped class (``__table__`` is typed as any FROM clause)."""
+    table = model.__table__  # type: ignore[attr-defined]  # set by the declarative base
+    assert isinstance(table, sa.Table)
+    return table
+
+
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware in UTC."""
     return dt.datetime.now(dt.UTC)
@@ -221,7 +228,8 @@ def lock(session: Any, obj: M) -> M:
     the write transaction and takes the database's single write lock, which serializes
     writers the same way; the reload that follows then reads what the last writer committed.
     """
-    mapper = sa.inspect(obj).mapper
+    # raiseerr spelled out: without it SQLAlchemy's overloads type the result as Optional.
+    mapper = sa.inspect(obj, raiseerr=True).mapper
     model = mapper.class_
     table = mapper.local_table
     key = table.c.id == obj.id  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -121,7 +122,7 @@ PLANS = (
 )
 
 # Unit prices per currency: flat platform fee, per seat, and API-call tiers.
-PRICE_BOOK = {
+PRICE_BOOK: dict[str, dict[str, Any]] = {
     "EUR": {
         "platform": Decimal("49.00"),
         "seat": Decimal("12.00"),
@@ -143,7 +144,10 @@ PRICE_BOOK = {
 }
 
 
-def _get_or_create(session: Session, model: type, lookup: dict, /, **values) -> object:
+M = TypeVar("M")
+
+
+def _get_or_create(session: Session, model: type[M], lookup: dict, /, **values: Any) -> M:
     obj = session.scalars(sa.select(model).filter_by(**lookup)).first()
     if obj is None:
         obj = model(**lookup, **values)
@@ -359,6 +363,7 @@ def _invoice_for_month(session, tenant, spec, today, months_back) -> None:
     for invoice in invoices:
         if invoice.status != InvoiceStatus.DRAFT or target == InvoiceStatus.DRAFT:
             continue  # done on an earlier run, or meant to stay a draft
+        assert invoice.period_end is not None  # generated invoices have their period
         issued = invoice.period_end + dt.timedelta(days=1)
         finalize_invoice(session, invoice, issue_date=issued)
         at = dt.datetime.combine(issued, dt.time(9), tzinfo=dt.UTC)

@@ -10,11 +10,23 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
+from sqlalchemy.orm import Session
 
 from portal.db import Base
 from portal.ops.queue import FlaskHuey
 
-db = SQLAlchemy(model_class=Base)
+
+class PortalSQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy, with its request-scoped session typed as the Session it proxies.
+
+    ``db.session`` is a ``scoped_session``: every attribute is that of the current
+    request's (or app context's) ``Session``, which is what the services take.
+    """
+
+    session: Session  # type: ignore[assignment]  # a scoped_session proxies a Session
+
+
+db = PortalSQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

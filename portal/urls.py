@@ -17,5 +17,7 @@ _MARKER = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 
 def url_builder(endpoint: str, param: str, **values: Any) -> Callable[[Any], str]:
     """``lambda x: url_for(endpoint, **{param: x}, **values)`` for URL-safe ``x`` (UUIDs)."""
-    url = url_for(endpoint, **{param: _MARKER}, **values)
+    # A dict typed by its values: a literal {param: str} would seem to mistype _external.
+    marker: dict[str, Any] = {param: _MARKER}
+    url = url_for(endpoint, **marker, **values)
     return lambda value: url.replace(_MARKER, str(value), 1)

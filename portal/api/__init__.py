@@ -7,6 +7,9 @@ from flask import Flask
 
 def register_api(app: Flask) -> None:
     """Register every JSON surface with its OpenAPI document and docs page."""
+    # Imported here, not at the top: importing any portal.api.* module runs this package
+    # first, and each surface imports portal.api.core back; at the top, that cycle would
+    # also build all three surfaces whenever one module of the package is imported.
     from portal.api.accounts.views import api as accounts_api
     from portal.api.billing.views import api as billing_api
     from portal.api.console.views import api as console_api

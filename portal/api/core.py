@@ -4,12 +4,18 @@ An operation is declared once with :meth:`Api.operation`: its path, the pydantic
 its query, body and response, and the scope its token needs. The same declaration validates
 the request, wraps the answer in the surface's envelope and becomes the OpenAPI document
 (:mod:`portal.api.openapi`), so the document cannot drift from what the code accepts.
+
+Operations only call services and queries: they never commit or roll back (the app's unit
+of work commits an answer below 400 and rolls back any other), and the exceptions services
+raise become the surface's error answer through the map the surface declares
+(``Api(errors=...)``, completed per operation with ``raises=``).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import math
 import re
@@ -18,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -79,17 +85,18 @@ def envelope(data: Any, status: int = 200, **top: Any) -> Response:
     return (api.envelope if api else default_envelope)(data, status, **top)
 
 
-def _jsonable(data: Any) -> Any:
+def jsonable(data: Any) -> Any:
+    """``data`` with pydantic models (also inside a list) dumped to JSON-safe values."""
     if isinstance(data, BaseModel):
         return data.model_dump(mode="json")
     if isinstance(data, list):
-        return [_jsonable(item) for item in data]
+        return [jsonable(item) for item in data]
     return data
 
 
 def default_envelope(data: Any, status: int = 200, **top: Any) -> Response:
     """``{data, meta}`` (plus e.g. ``pagination``) as a JSON response."""
-    response = jsonify({"data": _jsonable(data), **top, "meta": meta()})
+    response = jsonify({"data": jsonable(data), **top, "meta": meta()})
     response.status_code = status
     return response
 
@@ -115,6 +122,19 @@ def error_response(
     return response
 
 
+def file_response(content: bytes, media_type: str, filename: str) -> Response:
+    """A download of ``content`` as an attachment named ``filename``, never cached."""
+    response = send_file(
+        io.BytesIO(content),
+        mimetype=media_type,
+        as_attachment=True,
+        download_name=filename,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def pydantic_detail(exc: ValidationError, where: str) -> list[dict[str, Any]]:
     """Pydantic's errors as ``detail`` entries located in ``where`` (query, body, path)."""
     entries = []
@@ -124,6 +144,11 @@ def pydantic_detail(exc: ValidationError, where: str) -> list[dict[str, Any]]:
 
 
 # --- Operations ----------------------------------------------------------------------------
+
+#: How a surface answers an exception a service raises: the exception -> the ApiError sent.
+ErrorAnswer = Callable[[Any], ApiError]
+#: Exception classes -> their answer; a subclass without an entry takes its base's.
+ErrorMap = Mapping[type[BaseException], ErrorAnswer]
 
 
 @dataclass
@@ -149,6 +174,9 @@ class Operation:
     errors: tuple[int, ...] = ()
     path_params: dict[str, str] = field(default_factory=dict)  # name -> description
     redirects: bool = False
+    #: This operation's own answers to service exceptions, over the surface's ``errors``
+    #: (e.g. where the error is located in this operation's input).
+    raises: ErrorMap = field(default_factory=dict)
 
 
 #: Every JSON surface, so errors outside a view (unknown path, 405) keep its shape.
@@ -186,6 +214,9 @@ class Api:
     :param rate_limit: limit every route of the surface to ``API_RATE_LIMIT`` per API token
         (per client address without one), one budget for the whole surface; over it, a 429
         in the surface's error shape with ``Retry-After``. On unless a surface says otherwise.
+    :param errors: the surface's answers to the exceptions its services raise (exception
+        class -> ``exc -> ApiError``); an operation's ``raises=`` completes or overrides it.
+        An exception in neither map is a server error.
     """
 
     def __init__(
@@ -203,6 +234,7 @@ class Api:
         error_schema: type[BaseModel] | None = None,
         around: Callable[[Operation, Callable[[], Response]], Response] | None = None,
         rate_limit: bool = True,
+        errors: ErrorMap | None = None,
     ):
         self.blueprint = Blueprint(name, import_name, url_prefix=url_prefix)
         self.url_prefix = url_prefix
@@ -216,6 +248,7 @@ class Api:
         #: Wraps every authenticated call, e.g. to replay idempotent requests.
         self.around = around
         self.operations: list[Operation] = []
+        self.errors: dict[type[BaseException], ErrorAnswer] = dict(errors or {})
         self.rate_limit = rate_limit
         if rate_limit:
             limiter.shared_limit(
@@ -228,14 +261,25 @@ class Api:
         self.blueprint.register_error_handler(HTTPException, self._http_error)
         SURFACES.append(self)
 
-    # Errors raised inside this surface's views keep the surface's shape.
+    # Errors raised inside this surface's views keep the surface's shape. Nothing to roll
+    # back here: the app's unit of work rolls back every error answer.
     def _api_error(self, exc: ApiError):
-        db.session.rollback()
         return error_response(exc.status, exc.detail, exc.headers, api=self)
 
     def _http_error(self, exc: HTTPException):
-        db.session.rollback()
         return http_error_response(exc, api=self)
+
+    def answer_for(self, op: Operation, exc: BaseException) -> ApiError | None:
+        """The ApiError answering ``exc`` in ``op``, or None when neither map names it.
+
+        The exception's classes are tried from the most specific; at each, the operation's
+        entry before the surface's.
+        """
+        for cls in type(exc).__mro__:
+            answer = op.raises.get(cls) or self.errors.get(cls)
+            if answer is not None:
+                return answer(exc)
+        return None
 
     def operation(
         self,
@@ -272,8 +316,12 @@ class Api:
                     try:
                         result = view(**kwargs)
                     except ApiError as exc:
-                        db.session.rollback()
                         return error_response(exc.status, exc.detail, exc.headers, api=self)
+                    except Exception as exc:
+                        error = self.answer_for(op, exc)
+                        if error is None:
+                            raise
+                        return error_response(error.status, error.detail, error.headers, api=self)
                     if isinstance(result, Response):
                         return result
                     return self.envelope(result, op.status)

@@ -151,6 +151,7 @@ class _Writer:
             return 0
         if self.pg:
             raw = self.connection.connection.driver_connection
+            assert raw is not None  # a live psycopg connection, checked out just above
             with raw.cursor() as cursor:
                 sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
                 with cursor.copy(sql) as copy:
@@ -411,7 +412,7 @@ class _Generator:
                 plan_rows.append(
                     (plan_id, self.public_id(), self.now, self.now, seller_id, code, plan_name)
                 )
-                ids = []
+                ids: list[int | None] = []
                 for p_code, nickname, model, usage_kind, metric, amount in (
                     ("base", f"{plan_name} plan", "flat", "licensed", None, fee),
                     ("seats", f"{plan_name} seats", "per_unit", "licensed", None, seat),
@@ -444,7 +445,10 @@ class _Generator:
                             True,
                         )
                     )
-                per_plan.append(tuple(ids))
+                base_id, seats_id, calls_id = ids
+                # Every plan has a base fee and metered calls; only the seats are optional.
+                assert base_id is not None and calls_id is not None
+                per_plan.append((base_id, seats_id, calls_id))
             self.prices.append(per_plan)
         self.write(
             "sellers",
@@ -582,7 +586,7 @@ class _Generator:
             (tenant.id, self.public_id(), created, created, seller_id, name, f"gen-{tenant.id}")
             + ("EUR", True)
         )
-        profile = {
+        profile: dict[str, object] = {
             "company_name": name,
             "address_line1": f"Hauptstraße {tenant.id % 200 + 1}",
             "address_line2": None,
@@ -664,7 +668,8 @@ class _Generator:
             )
             calls = rng.choice(USAGE_BUCKETS)
             specs = [(f"{plan_name} plan", Decimal(1), fee, base_price, "subscription")]
-            if seat_price is not None:
+            # A plan has seats (a seat price and a tenant seat count) or has none of them.
+            if seat is not None and seat_price is not None and tenant.seats is not None:
                 specs.append((f"{plan_name} seats", tenant.seats, seat, seat_price, "subscription"))
             if calls:
                 specs.append(("API calls", calls, per_call, call_price, "usage"))

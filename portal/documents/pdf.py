@@ -13,9 +13,10 @@ import functools
 import re
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
@@ -110,7 +111,7 @@ def page_counter_content() -> Markup:
     return Markup(text.replace(pages_marker, '" counter(pages) "'))  # noqa: S704 (escaped above)
 
 
-def _logo_data_uri(session: Session | None, invoice: Invoice) -> str | None:
+def _logo_data_uri(session: Session | None, invoice: Invoice | CreditNote) -> str | None:
     if session is None:
         return None
     seller = session.get(Seller, invoice.seller_id)
@@ -236,8 +237,9 @@ def _line_row(
     )
 
 
-def _allowance_view(ac) -> AllowanceChargeView:
-    get = ac.get if isinstance(ac, dict) else functools.partial(getattr, ac)
+def _allowance_view(ac: Any) -> AllowanceChargeView:
+    """An allowance or charge row (a stored one, or a dict of a draft's) as printed."""
+    get: Callable[[str], Any] = ac.get if isinstance(ac, dict) else functools.partial(getattr, ac)
     return AllowanceChargeView(
         is_charge=get("is_charge"),
         reason=get("reason"),
@@ -250,7 +252,7 @@ def _allowance_view(ac) -> AllowanceChargeView:
 
 
 def _stored_totals(document: Invoice | CreditNote) -> TotalsView:
-    invoice = isinstance(document, Invoice)
+    invoice = document if isinstance(document, Invoice) else None
     return TotalsView(
         lines_total_minor=document.lines_total_minor,
         allowance_total_minor=document.allowance_total_minor,
@@ -261,9 +263,9 @@ def _stored_totals(document: Invoice | CreditNote) -> TotalsView:
         prepaid_minor=document.prepaid_minor,
         rounding_minor=document.rounding_minor,
         amount_due_minor=document.amount_due_minor,
-        paid_minor=document.amount_paid_minor if invoice else None,
-        credited_minor=document.amount_credited_minor if invoice else None,
-        open_minor=document.amount_open_minor if invoice else None,
+        paid_minor=invoice.amount_paid_minor if invoice else None,
+        credited_minor=invoice.amount_credited_minor if invoice else None,
+        open_minor=invoice.amount_open_minor if invoice else None,
     )
 
 
@@ -438,6 +440,8 @@ def invoice_stylesheet():
     """templates/documents/invoice.css parsed once per process (and again if it changes):
     parsing it took about a tenth of every render. WeasyPrint only reads a parsed sheet."""
     env = current_app.jinja_env
+    # Flask's environment always has its loader (templates/ and the blueprints' folders).
+    assert env.loader is not None
     source, _, _ = env.loader.get_source(env, "documents/invoice.css")
     return _parsed_stylesheet(source)
 

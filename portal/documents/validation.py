@@ -184,48 +184,49 @@ class ParsedTotals:
 def parse_totals(xml: bytes) -> ParsedTotals:
     """BT-106 … BT-115, the sum of line nets and of the VAT breakdown, from UBL or CII."""
     root = etree.fromstring(xml)
-    if root.tag.endswith("CrossIndustryInvoice"):
+    # A parsed element's tag is a str (lxml types it for tags set by hand too).
+    if str(root.tag).endswith("CrossIndustryInvoice"):
         s = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
 
-        def get(path: str) -> Decimal:
+        def cii(path: str) -> Decimal:
             return _number(root, path, _CII)
 
         head = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
         return ParsedTotals(
-            line_sum=get(
+            line_sum=cii(
                 "//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount/text()"
             ),
-            lines=get(s + "LineTotalAmount/text()"),
-            allowances=get(s + "AllowanceTotalAmount/text()"),
-            charges=get(s + "ChargeTotalAmount/text()"),
-            tax_exclusive=get(s + "TaxBasisTotalAmount/text()"),
-            tax=get(s + "TaxTotalAmount/text()"),
-            tax_inclusive=get(s + "GrandTotalAmount/text()"),
-            prepaid=get(s + "TotalPrepaidAmount/text()"),
-            rounding=get(s + "RoundingAmount/text()"),
-            due=get(s + "DuePayableAmount/text()"),
-            breakdown_taxable=get(head + "BasisAmount/text()"),
-            breakdown_tax=get(head + "CalculatedAmount/text()"),
+            lines=cii(s + "LineTotalAmount/text()"),
+            allowances=cii(s + "AllowanceTotalAmount/text()"),
+            charges=cii(s + "ChargeTotalAmount/text()"),
+            tax_exclusive=cii(s + "TaxBasisTotalAmount/text()"),
+            tax=cii(s + "TaxTotalAmount/text()"),
+            tax_inclusive=cii(s + "GrandTotalAmount/text()"),
+            prepaid=cii(s + "TotalPrepaidAmount/text()"),
+            rounding=cii(s + "RoundingAmount/text()"),
+            due=cii(s + "DuePayableAmount/text()"),
+            breakdown_taxable=cii(head + "BasisAmount/text()"),
+            breakdown_tax=cii(head + "CalculatedAmount/text()"),
         )
     m = "/*/cac:LegalMonetaryTotal/cbc:"
 
-    def get(path: str) -> Decimal:
+    def ubl(path: str) -> Decimal:
         return _number(root, path, _UBL)
 
     return ParsedTotals(
-        line_sum=get("/*/cac:InvoiceLine/cbc:LineExtensionAmount/text()")
-        + get("/*/cac:CreditNoteLine/cbc:LineExtensionAmount/text()"),
-        lines=get(m + "LineExtensionAmount/text()"),
-        allowances=get(m + "AllowanceTotalAmount/text()"),
-        charges=get(m + "ChargeTotalAmount/text()"),
-        tax_exclusive=get(m + "TaxExclusiveAmount/text()"),
-        tax=get("/*/cac:TaxTotal/cbc:TaxAmount/text()"),
-        tax_inclusive=get(m + "TaxInclusiveAmount/text()"),
-        prepaid=get(m + "PrepaidAmount/text()"),
-        rounding=get(m + "PayableRoundingAmount/text()"),
-        due=get(m + "PayableAmount/text()"),
-        breakdown_taxable=get("/*/cac:TaxTotal/cac:TaxSubtotal/cbc:TaxableAmount/text()"),
-        breakdown_tax=get("/*/cac:TaxTotal/cac:TaxSubtotal/cbc:TaxAmount/text()"),
+        line_sum=ubl("/*/cac:InvoiceLine/cbc:LineExtensionAmount/text()")
+        + ubl("/*/cac:CreditNoteLine/cbc:LineExtensionAmount/text()"),
+        lines=ubl(m + "LineExtensionAmount/text()"),
+        allowances=ubl(m + "AllowanceTotalAmount/text()"),
+        charges=ubl(m + "ChargeTotalAmount/text()"),
+        tax_exclusive=ubl(m + "TaxExclusiveAmount/text()"),
+        tax=ubl("/*/cac:TaxTotal/cbc:TaxAmount/text()"),
+        tax_inclusive=ubl(m + "TaxInclusiveAmount/text()"),
+        prepaid=ubl(m + "PrepaidAmount/text()"),
+        rounding=ubl(m + "PayableRoundingAmount/text()"),
+        due=ubl(m + "PayableAmount/text()"),
+        breakdown_taxable=ubl("/*/cac:TaxTotal/cac:TaxSubtotal/cbc:TaxableAmount/text()"),
+        breakdown_tax=ubl("/*/cac:TaxTotal/cac:TaxSubtotal/cbc:TaxAmount/text()"),
     )
 
 
@@ -293,9 +294,10 @@ def validate_document(
     findings: list[Finding] = []
     xml = content
     if fmt in ("facturx", "zugferd"):
-        xml = facturx_xml(content)
-        if xml is None:
+        attached = facturx_xml(content)
+        if attached is None:
             return [Finding("FX-ATTACHMENT", "fatal", "no factur-x.xml in the PDF", "pdf")]
+        xml = attached
     try:
         etree.fromstring(xml)
     except etree.XMLSyntaxError as exc:

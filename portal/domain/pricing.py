@@ -166,6 +166,18 @@ class PricedLine:
     details: dict[str, object]
 
 
+def _unit_amount(price: PriceSpec) -> Decimal:
+    """The unit amount of an untiered price; ``PriceSpec.__post_init__`` refuses one without."""
+    assert price.unit_amount is not None
+    return price.unit_amount
+
+
+def _package_size(price: PriceSpec) -> Decimal:
+    """The package size of a package price; ``PriceSpec.__post_init__`` refuses one without."""
+    assert price.package_size is not None
+    return price.package_size
+
+
 def _number(value: Decimal) -> str:
     """A quantity for descriptions: thousands separators, no trailing zeros ("10,001", "0.5")."""
     if value == value.to_integral_value():
@@ -236,13 +248,13 @@ def _tier_lines(
 
 def _flat(price: PriceSpec, quantity: Decimal) -> list[PricedLine]:
     # The fee is owed for the period whatever the usage, so quantity 0 still bills it.
-    return [PricedLine(price.label, Decimal(1), price.unit_amount, {"model": "flat"})]
+    return [PricedLine(price.label, Decimal(1), _unit_amount(price), {"model": "flat"})]
 
 
 def _per_unit(price: PriceSpec, quantity: Decimal) -> list[PricedLine]:
     if not quantity:
         return []
-    return [PricedLine(price.label, quantity, price.unit_amount, {"model": "per_unit"})]
+    return [PricedLine(price.label, quantity, _unit_amount(price), {"model": "per_unit"})]
 
 
 def _graduated(price: PriceSpec, quantity: Decimal) -> list[PricedLine]:
@@ -270,7 +282,7 @@ def _volume(price: PriceSpec, quantity: Decimal) -> list[PricedLine]:
 def _package(price: PriceSpec, quantity: Decimal) -> list[PricedLine]:
     if not quantity:
         return []
-    size = price.package_size
+    size = _package_size(price)
     # Fractions keep the division exact; Decimal division could round 3.000…01 down to 3.
     packages = math.ceil(Fraction(quantity) / Fraction(size))
     details: dict[str, object] = {
@@ -280,7 +292,7 @@ def _package(price: PriceSpec, quantity: Decimal) -> list[PricedLine]:
         "packages": packages,
     }
     description = f"{price.label} ({_number(quantity)} units in packages of {_number(size)})"
-    return [PricedLine(description, Decimal(packages), price.unit_amount, details)]
+    return [PricedLine(description, Decimal(packages), _unit_amount(price), details)]
 
 
 _PRICERS: dict[str, Callable[[PriceSpec, Decimal], list[PricedLine]]] = {
@@ -425,7 +437,7 @@ def _prorated_line(
         PricedLine(
             f"{lead} {what} after {after}",
             -units if credit else units,
-            scale_price(price.unit_amount, factor),
+            scale_price(_unit_amount(price), factor),
             details,
         )
     ]

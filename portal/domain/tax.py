@@ -47,7 +47,12 @@ _NOT_COUNTRIES = frozenset(
 COUNTRY_CODES: frozenset[str] = frozenset(
     code
     for code in Locale("en").territories
-    if len(code) == 2 and code.isalpha() and code.isupper() and code not in _NOT_COUNTRIES
+    # Babel types the keys of its locale data loosely (str | int | None); these are strings.
+    if isinstance(code, str)
+    and len(code) == 2
+    and code.isalpha()
+    and code.isupper()
+    and code not in _NOT_COUNTRIES
 )
 
 # Accession to the EU (and so to its VAT area). GB left the VAT area at the end of the

@@ -142,16 +142,15 @@ def issue_credit_note(
     )
     session.add(note)
     session.flush()
-    note.number = next_number(
-        session, session.get(Seller, invoice.seller_id), DocumentType.CREDIT_NOTE, issue_date.year
-    )
+    seller = session.get_one(Seller, invoice.seller_id)
+    note.number = next_number(session, seller, DocumentType.CREDIT_NOTE, issue_date.year)
     note.issue_date = issue_date
     note.issued_at = utcnow()
     note.status = CreditNoteStatus.ISSUED
     invoice.amount_credited_minor += note.amount_due_minor
     record_movement(
         session,
-        session.get(Tenant, invoice.tenant_id),
+        session.get_one(Tenant, invoice.tenant_id),
         kind=MovementKind.CREDIT_NOTE,
         amount=Money(-note.amount_due_minor, note.currency),
         description=f"Credit note {note.number} for invoice {invoice.number}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 
 from portal.invoices.errors import DocumentFrozen
 from portal.invoices.models import (
@@ -78,14 +79,16 @@ _INVOICE_CHILDREN = (InvoiceLine, InvoiceVatBreakdown, InvoiceAllowanceCharge)
 
 def _previous_status(obj: Invoice | CreditNote):
     """The status as stored before this flush (a finalization in progress is still a draft)."""
-    history = sa.inspect(obj).attrs.status.history
+    history = instance_state(obj).attrs.status.history
     if history.deleted:
         return history.deleted[0]
     return obj.status
 
 
 def _was_issued(obj: Invoice | CreditNote | None) -> bool:
-    return obj is not None and sa.inspect(obj).persistent and _previous_status(obj) != "draft"
+    return (
+        obj is not None and instance_state(obj).persistent and _previous_status(obj) != "draft"
+    )
 
 
 def _changed(obj, columns: tuple[str, ...]) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -193,10 +194,10 @@ def _item_lines(
     specs: dict[int, PriceSpec] | None = None,
 ) -> list[DraftLine]:
     price = item.price
-    if specs is None:
-        spec = price_spec(price)
-    elif (spec := specs.get(price.id)) is None:
-        spec = specs[price.id] = price_spec(price)
+    known = specs.get(price.id) if specs is not None else None
+    spec = known if known is not None else price_spec(price)
+    if specs is not None and known is None:
+        specs[price.id] = spec
     if price.usage_kind == UsageKind.METERED:
         used = context.usage.get(price.metric or "", Decimal(0))
         quantity = (used * Decimal(usage_scale.numerator) / usage_scale.denominator).quantize(
@@ -366,10 +367,12 @@ def _subscriptions(
         tiers[tier.price_id].append(tier)
     for price in prices.values():
         set_committed_value(price, "tiers", tiers.get(price.id, []))
-    items = defaultdict(list)
+    items: defaultdict[int, list[PlannedItem]] = defaultdict(list)
     for row in item_rows:
-        items[row.subscription_id].append(PlannedItem(*row, prices[row.price_id]))
-    return [PlannedSubscription(*row, tuple(items.get(row.id, ()))) for row in rows]
+        items[row.subscription_id].append(PlannedItem(**row._asdict(), price=prices[row.price_id]))
+    return [
+        PlannedSubscription(**row._asdict(), items=tuple(items.get(row.id, ()))) for row in rows
+    ]
 
 
 def load_contexts(
@@ -440,7 +443,7 @@ def load_contexts(
     ]
 
 
-def draft_from_plan(session: Session, plan: InvoicePlan, **options: bool) -> Invoice:
+def draft_from_plan(session: Session, plan: InvoicePlan, **options: Any) -> Invoice:
     """The draft invoice of a plan; idempotent per tenant, kind and period.
 
     ``options`` go to :func:`create_draft` (``known_new``, ``flush``).

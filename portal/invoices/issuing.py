@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from portal.bulk import _insert_rows, _write_rows, assign_ids
 from portal.catalog.models import CompanyBillingSettings
-from portal.db import utcnow
+from portal.db import table_of, utcnow
 from portal.invoices.drafts import DraftLine, discount_rows, draft_totals
 from portal.invoices.errors import InvoiceHasNoLines
 from portal.invoices.models import (
@@ -285,7 +286,7 @@ class _Issuing:
             "number": self.numbers[key],
             "issue_date": self.issue_date,
             "due_date": self.issue_date + dt.timedelta(days=terms),
-            "seller_snapshot": dict(self.seller_snapshots[seller.id]),
+            "seller_snapshot": dict(self.seller_snapshots[seller.id] or {}),
             "buyer_snapshot": _snapshot(profile, BUYER_SNAPSHOT_FIELDS)
             or {"company_name": tenant.name},
             "language": profile.language if profile else "en",
@@ -347,7 +348,10 @@ def insert_invoices(
         if new.finalize and not new.lines:
             raise InvoiceHasNoLines(f"{new.tenant.id}: {new.period_start}–{new.period_end}")
     now = utcnow()
-    rows, line_rows, ac_rows, vat_rows = [], [], [], []
+    rows: list[dict[str, Any]] = []
+    line_rows: list[dict[str, Any]] = []
+    ac_rows: list[dict[str, Any]] = []
+    vat_rows: list[dict[str, Any]] = []
     for new in invoices:
         tenant = new.tenant
         allowances = (
@@ -412,7 +416,7 @@ def insert_invoices(
         ac_rows.extend({**ac, "invoice_id": len(rows) - 1} for ac in allowances)
         vat_rows.extend({**vat, "invoice_id": len(rows) - 1} for vat in totals.vat_rows)
     to_finalize = [row for row, new in zip(rows, invoices, strict=True) if new.finalize]
-    movements = []
+    movements: list[tuple[dict[str, Any], dict[str, Any]]] = []
     if to_finalize:
         issuing = _Issuing.load(session, to_finalize, issue_date, parties)
         finalized_at = _issue_time(session)
@@ -428,7 +432,7 @@ def insert_invoices(
             row.update(values)  # inserted finalized; its lines follow (see _issue_time)
             if row["amount_due_minor"]:
                 movements.append((row, values))
-    ids = _insert_rows(session, Invoice.__table__, rows)
+    ids = _insert_rows(session, table_of(Invoice), rows)
     for child in (*line_rows, *ac_rows, *vat_rows):
         child["invoice_id"] = ids[child["invoice_id"]]
     for model, child_rows in (
@@ -436,12 +440,12 @@ def insert_invoices(
         (InvoiceAllowanceCharge, ac_rows),
         (InvoiceVatBreakdown, vat_rows),
     ):
-        _write_rows(session, model.__table__, child_rows)
+        _write_rows(session, table_of(model), child_rows)
     finalized = [row["id"] for row in to_finalize]
     if movements:
         _write_rows(
             session,
-            LedgerMovement.__table__,
+            table_of(LedgerMovement),
             [
                 {
                     "public_id": uuid.uuid4(),
@@ -473,5 +477,5 @@ def _issue_time(session: Session) -> dt.datetime:
     recognized by that time; elsewhere now.
     """
     if session.get_bind().dialect.name == "postgresql":
-        return session.scalar(sa.select(sa.func.transaction_timestamp()))
+        return session.execute(sa.select(sa.func.transaction_timestamp())).scalar_one()
     return utcnow()

@@ -50,7 +50,7 @@ def mark_paid(
     lock(session, invoice)
     check_transition(invoice.status, InvoiceStatus.PAID)
     at = at or utcnow()
-    tenant = session.get(Tenant, invoice.tenant_id)
+    tenant = session.get_one(Tenant, invoice.tenant_id)
     owed = invoice.amount_due_minor - invoice.amount_paid_minor - invoice.amount_credited_minor
     amount = Money(max(owed, 0), invoice.currency)
     reverse_write_off(session, invoice, at=at)
@@ -104,7 +104,7 @@ def reverse_write_off(session: Session, invoice: Invoice, *, at: dt.datetime) ->
     if outstanding > 0:
         record_movement(
             session,
-            session.get(Tenant, invoice.tenant_id),
+            session.get_one(Tenant, invoice.tenant_id),
             kind=MovementKind.ADJUSTMENT,
             amount=Money(outstanding, invoice.currency),
             description=f"Write-off of invoice {invoice.number} reversed",
@@ -127,7 +127,7 @@ def _close_unpaid(
     if open_minor > 0 and invoice.status in (InvoiceStatus.FINALIZED, InvoiceStatus.SENT):
         record_movement(
             session,
-            session.get(Tenant, invoice.tenant_id),
+            session.get_one(Tenant, invoice.tenant_id),
             kind=kind,
             amount=Money(-open_minor, invoice.currency),
             description=f"{kind.value.replace('_', ' ').capitalize()} of invoice {invoice.number}",
@@ -165,7 +165,7 @@ def mark_unpaid(session: Session, invoice: Invoice, *, at: dt.datetime | None = 
     lock(session, invoice)
     check_transition(invoice.status, InvoiceStatus.SENT)
     at = at or utcnow()
-    tenant = session.get(Tenant, invoice.tenant_id)
+    tenant = session.get_one(Tenant, invoice.tenant_id)
     payments = session.scalars(
         sa.select(Payment)
         .where(Payment.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)

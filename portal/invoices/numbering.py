@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from portal.db import table_of
 from portal.invoices.models import DocumentSequence
 from portal.invoices.states import DocumentType
 from portal.tenancy.models import Seller
@@ -29,7 +30,7 @@ def take_numbers(
     """
     if count < 1:
         return []
-    table = DocumentSequence.__table__
+    table = table_of(DocumentSequence)
     where = (
         table.c.seller_id == seller.id,
         table.c.document_type == document_type,

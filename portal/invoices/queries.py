@@ -349,9 +349,10 @@ def count_by_tab(
     """
     show_drafts = drafts_visible(session, tenant)
     tabs = [t for t in TABS if t != "all" and (show_drafts or t != "draft")]
-    columns = [sa.func.count()]
+    columns: list[sa.ColumnElement[int]] = [sa.func.count()]
     for tab in tabs:
         condition = _status_condition(tab, today)
+        assert condition is not None  # only "all" has none, and it is not counted here
         columns.append(sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0))
     query = _filtered(sa.select(*columns).where(Invoice.tenant_id == tenant.id), flt)
     if not show_drafts:
@@ -430,7 +431,7 @@ def invoice_detail(session: Session, tenant: Tenant, public_id: Any) -> InvoiceD
     return InvoiceDetail(invoice, payments, credit_notes, seller, buyer)
 
 
-def invoice_parties(session: Session, invoice: Invoice) -> tuple[dict, dict]:
+def invoice_parties(session: Session, invoice: Invoice | CreditNote) -> tuple[dict, dict]:
     """Seller and buyer as the invoice prints them.
 
     Issued invoices use the data frozen at finalization; drafts have none yet and show the
@@ -441,7 +442,7 @@ def invoice_parties(session: Session, invoice: Invoice) -> tuple[dict, dict]:
 
     seller = invoice.seller_snapshot
     if seller is None:
-        live = session.get(Seller, invoice.seller_id)
+        live = session.get_one(Seller, invoice.seller_id)
         seller = {name: getattr(live, name) for name in SELLER_SNAPSHOT_FIELDS} if live else {}
     buyer = invoice.buyer_snapshot
     if buyer is None:
@@ -451,6 +452,91 @@ def invoice_parties(session: Session, invoice: Invoice) -> tuple[dict, dict]:
         if profile is not None:
             buyer = {name: getattr(profile, name) for name in BUYER_SNAPSHOT_FIELDS}
         else:
-            tenant = session.get(Tenant, invoice.tenant_id)
+            tenant = session.get_one(Tenant, invoice.tenant_id)
             buyer = {"company_name": tenant.name if tenant else ""}
     return dict(seller), dict(buyer)
+
+
+# -- across companies (admin console, console API) --------------------------------------------
+
+#: The day an invoice is listed by across companies: its issue date, a draft's period start.
+LIST_DAY = sa.func.coalesce(Invoice.issue_date, Invoice.period_start)
+
+
+def find_invoice(session: Session, public_id: Any, tenant: Tenant | None = None) -> Invoice | None:
+    """The invoice with ``public_id`` in any state (drafts too), or None.
+
+    :param tenant: only this tenant's invoice; None for any company's (admin reads).
+    """
+    uid = parse_public_id(public_id)
+    if uid is None:
+        return None
+    query = sa.select(Invoice) if tenant is None else scoped(Invoice, tenant)
+    return session.scalars(query.where(Invoice.public_id == uid)).first()
+
+
+def invoice_public_ids(session: Session, ids: set[int]) -> dict[int, str]:
+    """Public ids of the invoices with these row ids (row id -> public id as text)."""
+    if not ids:
+        return {}
+    rows = session.execute(sa.select(Invoice.id, Invoice.public_id).where(Invoice.id.in_(ids)))
+    return {row_id: str(public_id) for row_id, public_id in rows}
+
+
+def admin_invoice_list(
+    session: Session,
+    *,
+    tenant_id: int | None = None,
+    day_from: dt.date | None = None,
+    day_to: dt.date | None = None,
+    drafts_by_period_start: bool = True,
+    status: InvoiceStatus | None = None,
+    company: str = "",
+    where: sa.ColumnElement[bool] | None = None,
+    order_by: list[sa.ColumnElement] | tuple[sa.ColumnElement, ...] = (),
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[sa.Row[tuple[Invoice, Tenant]]], int]:
+    """One page of invoices of every company (or one), with their companies, and the total.
+
+    Filtering, counting, sorting and paging run in SQL. Rows are ``(Invoice, Tenant)``; the
+    total counts every matching invoice, not only the page.
+
+    :param tenant_id: only this company's invoices; None for every company.
+    :param day_from: the first day listed (inclusive); None for no lower bound.
+    :param day_to: the last day listed (inclusive); None for no upper bound.
+    :param drafts_by_period_start: the day a range applies to: True for :data:`LIST_DAY`
+        (the issue date, a draft's period start); False for the issue date alone (an
+        invoice without one, a draft, is then outside every range).
+    :param status: only invoices in this state.
+    :param company: only companies whose name or slug contains this text (any case).
+    :param where: a further condition over ``Invoice`` and ``Tenant`` columns (e.g. the
+        console's filter parameter).
+    :param order_by: sort terms; empty sorts by :data:`LIST_DAY`, newest first. The
+        invoice id, newest first, always breaks ties, so pages are stable.
+    :param limit: rows of the page.
+    :param offset: rows skipped before the page.
+    """
+    query = sa.select(Invoice, Tenant).join(Tenant, Tenant.id == Invoice.tenant_id)
+    day = LIST_DAY if drafts_by_period_start else Invoice.issue_date
+    if tenant_id is not None:
+        query = query.where(Invoice.tenant_id == tenant_id)
+    if day_from is not None:
+        query = query.where(day >= day_from)
+    if day_to is not None:
+        query = query.where(day <= day_to)
+    if status is not None:
+        query = query.where(Invoice.status == status)
+    if company:
+        needle = f"%{company.lower()}%"
+        query = query.where(
+            sa.or_(sa.func.lower(Tenant.name).like(needle), sa.func.lower(Tenant.slug).like(needle))
+        )
+    if where is not None:
+        query = query.where(where)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    order = list(order_by) or [LIST_DAY.desc()]
+    rows = session.execute(
+        query.order_by(*order, Invoice.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(total)

@@ -76,7 +76,9 @@ def tenants_to_bill(session: Session, month: str) -> tuple[list[int], int]:
         Tenant.is_active.is_(True), Tenant.archived_at.is_(None), Tenant.id.in_(subscribed)
     )
     todo = session.scalars(billable.where(Tenant.id.not_in(billed)).order_by(Tenant.id)).all()
-    total = session.scalar(sa.select(sa.func.count()).select_from(billable.subquery()))
+    total = session.execute(
+        sa.select(sa.func.count()).select_from(billable.subquery())
+    ).scalar_one()
     return list(todo), total - len(todo)
 
 
@@ -181,19 +183,19 @@ def _run(
             )
             result.created += created
             result.finalized += finalized
-            job = session.get(Job, job_id)
+            job = session.get_one(Job, job_id)
             job.progress_done = min(offset + len(ids), len(todo))
             session.commit()
             if on_batch is not None:
                 on_batch(len(ids))
     except Exception as exc:
         session.rollback()
-        job = session.get(Job, job_id)
+        job = session.get_one(Job, job_id)
         job.status = JobStatus.FAILED
         job.error = f"{type(exc).__name__}: {exc}"
         session.commit()
         raise
-    job = session.get(Job, job_id)
+    job = session.get_one(Job, job_id)
     job.status = JobStatus.SUCCEEDED
     job.finished_at = utcnow()
     job.result = {
@@ -339,7 +341,7 @@ def invoice_run_result(session: Session, job: Job) -> dict[str, Any]:
 def generate_for_company(job_id: int, tenant_id: int) -> str:
     """Bill one company of an invoice generation job and count it as done (once)."""
     with Session(db.engine) as session:
-        job = session.get(Job, job_id)
+        job: Job | None = session.get(Job, job_id)
         if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             return "skipped"
         if _step_is_done(session, job_id, str(tenant_id)):

@@ -24,9 +24,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from portal.db import utcnow
 from portal.invoices.models import CreditNote, Invoice
@@ -89,19 +90,28 @@ class Report:
         }
 
 
-def _sums(session: Session, key: sa.ColumnElement, amount: sa.ColumnElement, *where) -> dict:
+def _sums(
+    session: Session,
+    key: QueryableAttribute[Any],
+    amount: QueryableAttribute[int],
+    *where: sa.ColumnElement[bool],
+) -> dict[Any, int]:
     rows = session.execute(
         sa.select(key, sa.func.coalesce(sa.func.sum(amount), 0)).where(*where).group_by(key)
     )
     return {k: int(v) for k, v in rows}
 
 
-def _counts(session: Session, key: sa.ColumnElement, *where) -> dict:
+def _counts(
+    session: Session, key: QueryableAttribute[Any], *where: sa.ColumnElement[bool]
+) -> dict[Any, int]:
     rows = session.execute(sa.select(key, sa.func.count()).where(*where).group_by(key))
     return {k: int(v) for k, v in rows}
 
 
-def _movements(session: Session, kind: MovementKind, key: sa.ColumnElement) -> tuple[dict, dict]:
+def _movements(
+    session: Session, kind: MovementKind, key: QueryableAttribute[Any]
+) -> tuple[dict[Any, int], dict[Any, int]]:
     """Sum and count of the movements of one kind, by the linked object's id."""
     where = (LedgerMovement.kind == kind, key.is_not(None))
     return (
@@ -114,7 +124,7 @@ def reconcile(session: Session) -> Report:
     """Recompute every tenant's balance and every invoice's amounts; list the differences."""
     report = Report(checked_at=utcnow())
     add = report.differences.append
-    tenants = dict(session.execute(sa.select(Tenant.id, Tenant.slug)).all())
+    tenants = dict(session.execute(sa.select(Tenant.id, Tenant.slug)).tuples().all())
     report.tenants = len(tenants)
 
     # Payments: what stands, what was refunded, and their own movements.

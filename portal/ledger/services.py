@@ -39,9 +39,9 @@ def record_movement(
 
 def balance(session: Session, tenant: Tenant) -> Money:
     """The tenant's balance: the sum of its movements in its currency."""
-    total = session.scalar(
+    total = session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(LedgerMovement.amount_minor), 0)).where(
             LedgerMovement.tenant_id == tenant.id, LedgerMovement.currency == tenant.currency
         )
-    )
+    ).scalar_one()
     return Money(int(total), tenant.currency)

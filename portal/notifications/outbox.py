@@ -222,7 +222,7 @@ def _mark_failed_attempt(
 ) -> OutboxStatus:
     """Give a failed attempt's e-mail back to the queue (or give up after the last)."""
     session.rollback()
-    email = lock(session, session.get(OutboxEmail, email_id))
+    email = lock(session, session.get_one(OutboxEmail, email_id))
     if email.status == OutboxStatus.SENDING and email.attempts == attempt:  # still our claim
         email.last_error = f"{type(exc).__name__}: {exc}"
         if email.attempts >= MAX_ATTEMPTS:

@@ -83,7 +83,7 @@ def pay_options(session: Session, invoice: Invoice) -> PayOptions:
         return PayOptions(None)
     if _in_flight(session, invoice):
         return PayOptions("pending")
-    tenant = session.get(Tenant, invoice.tenant_id)
+    tenant = session.get_one(Tenant, invoice.tenant_id)
     if _usable_default(session, tenant) is not None:
         return PayOptions("saved_method")
     provider = _checkout_provider()
@@ -116,7 +116,7 @@ def pay_now(session: Session, invoice: Invoice, return_url: str) -> PayOutcome:
     if options.mode == "checkout":
         provider = _checkout_provider()
         assert provider is not None
-        tenant = session.get(Tenant, invoice.tenant_id)
+        tenant = session.get_one(Tenant, invoice.tenant_id)
         method_type = "creditcard" if "creditcard" in provider.method_types else None
         result = provider.setup(
             session, tenant, method_type or provider.method_types[0], return_url
@@ -133,7 +133,7 @@ def finish_checkout(session: Session, invoice: Invoice) -> PayOutcome:
 
     :raise ProviderError: "not_found" without a pending setup, or the provider's refusal.
     """
-    tenant = session.get(Tenant, invoice.tenant_id)
+    tenant = session.get_one(Tenant, invoice.tenant_id)
     provider = _checkout_provider()
     method = None
     if provider is not None:
@@ -147,7 +147,7 @@ def finish_checkout(session: Session, invoice: Invoice) -> PayOutcome:
             .order_by(PaymentMethod.id.desc())
             .limit(1)
         ).first()
-    if method is None:
+    if provider is None or method is None:  # without a provider there is no method either
         if not invoice.status.is_open or invoice.amount_open_minor <= 0:
             return PayOutcome("succeeded")
         raise ProviderError("No such payment method setup.", "not_found")

@@ -103,7 +103,7 @@ def _step_done(session: Session, job_id: int, key: str) -> Job | None:
     (a retry, or one the sweeper queued) counts nothing twice, and the worker that completes
     the last unit sees ``done == total`` and is the one that finishes the job.
     """
-    job = lock(session, session.get(Job, job_id))
+    job = lock(session, session.get_one(Job, job_id))
     if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED) or _step_is_done(session, job_id, key):
         return None
     session.add(JobStep(job_id=job_id, key=str(key)))

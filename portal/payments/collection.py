@@ -54,14 +54,14 @@ def should_collect(session: Session, invoice: Invoice) -> bool:
 
 def _in_flight(session: Session, invoice: Invoice) -> bool:
     return (
-        session.scalar(
+        session.execute(
             sa.select(sa.func.count())
             .select_from(Payment)
             .where(
                 Payment.invoice_id == invoice.id,
                 Payment.status.in_([PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION]),
             )
-        )
+        ).scalar_one()
         > 0
     )
 
@@ -81,7 +81,7 @@ def collect_invoice(
         return None
     if _in_flight(session, invoice):
         return None
-    tenant = session.get(Tenant, invoice.tenant_id)
+    tenant = session.get_one(Tenant, invoice.tenant_id)
     method = default_method(session, tenant)
     if method is None:
         invoice.attempt_count += 1
@@ -135,7 +135,7 @@ def record_payment(session: Session, invoice: Invoice, payment: Payment) -> None
     reverse_write_off(session, invoice, at=at)
     record_movement(
         session,
-        session.get(Tenant, invoice.tenant_id),
+        session.get_one(Tenant, invoice.tenant_id),
         kind=MovementKind.PAYMENT,
         amount=-Money(payment.amount_minor, payment.currency),
         description=f"Payment of invoice {invoice.number}",
@@ -241,7 +241,7 @@ def collect_due_invoices(session: Session, now: dt.datetime | None = None) -> in
     count = 0
     now = now or utcnow()
     for invoice_id in due_invoices(session, now):
-        invoice = session.get(Invoice, invoice_id, with_for_update=True)
+        invoice = session.get_one(Invoice, invoice_id, with_for_update=True)
         try:
             collect_invoice(session, invoice, now=now)
             session.commit()
@@ -302,7 +302,7 @@ def collect_new_invoice(session: Session, invoice_id: int) -> str:
     session.add(TaskClaim(kind=COLLECTION, key=str(invoice_id), lease_until=utcnow() + lease))
     session.commit()  # the claim is durable before the provider is asked to charge
     try:
-        invoice = lock(session, session.get(Invoice, invoice_id))
+        invoice = lock(session, session.get_one(Invoice, invoice_id))
     except Exception:  # nothing was charged yet
         session.rollback()
         _release_claim(session, invoice_id)
@@ -369,7 +369,7 @@ def _sweepable(session: Session, invoice: Invoice) -> bool:
     """Whether a collection queued now would charge (not merely find nothing to do)."""
     if not should_collect(session, invoice):
         return False
-    method = default_method(session, session.get(Tenant, invoice.tenant_id))
+    method = default_method(session, session.get_one(Tenant, invoice.tenant_id))
     if method is None:
         return True  # counts as a failed attempt, which starts dunning
     try:

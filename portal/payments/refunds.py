@@ -58,7 +58,7 @@ def refund_payment(
     session.flush()
     record_movement(
         session,
-        session.get(Tenant, payment.tenant_id),
+        session.get_one(Tenant, payment.tenant_id),
         kind=MovementKind.REFUND,
         amount=amount,
         description="Refund" + (f": {reason}" if reason else ""),

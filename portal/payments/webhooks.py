@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 
 import sqlalchemy as sa
@@ -52,7 +53,7 @@ def store_events(
             continue
         stored.append(row)
         row_id = row.id
-        after_commit(session, lambda row_id=row_id: process_event_task(row_id))
+        after_commit(session, functools.partial(process_event_task, row_id))
     return stored
 
 
@@ -95,7 +96,7 @@ def process_event(session: Session, row_id: int) -> ProviderEventStatus:
         return row.status
     except Exception as exc:
         session.rollback()
-        row = lock(session, session.get(ProviderEvent, row_id))
+        row = lock(session, session.get_one(ProviderEvent, row_id))
         if row.status in DONE:  # another copy processed it meanwhile
             status = row.status
             session.rollback()

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from babel import Locale
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
@@ -153,9 +154,17 @@ class ProfileInput:
 
 # --- Rules ---------------------------------------------------------------------------------
 
+
+def _column_length(name: str) -> int:
+    """The declared size of BillingProfile's VARCHAR column ``name``."""
+    column_type = BillingProfile.__table__.c[name].type
+    assert isinstance(column_type, sa.String) and column_type.length is not None
+    return column_type.length
+
+
 #: Column sizes of the text fields (see BillingProfile).
 MAX_LENGTHS: dict[str, int] = {
-    name: BillingProfile.__table__.c[name].type.length
+    name: _column_length(name)
     for name in (
         "company_name",
         "address_line1",
@@ -227,7 +236,7 @@ def split_emails(value: Iterable[str] | str | None) -> list[str]:
     if value is None:
         return []
     items = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else [value]
-    addresses = []
+    addresses: list[str] = []
     for item in items:
         addresses.extend(part for part in _CC_SEPARATORS.split(str(item)) if part)
     return addresses
@@ -333,7 +342,7 @@ def _check_vat_id(
         valid = vat_id_is_valid(vat_id, country)
     except ValueError:  # a country portal.domain.tax does not know
         valid = False
-    if not valid or len(vat_id) > BillingProfile.__table__.c.vat_id.type.length:
+    if not valid or len(vat_id) > _column_length("vat_id"):
         errors["vat_id"] = Message(
             N_("This is not a valid VAT ID for %(country)s."), country=CountryName(country)
         )

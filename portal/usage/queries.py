@@ -9,7 +9,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.db import scoped
 from portal.memo import in_transaction
+from portal.tenancy.models import Tenant
 from portal.usage.models import Quota, UsageDailyTotal, UsageRecord
 
 
@@ -170,3 +172,40 @@ def quota_usage_report(
         for quota in [quotas.get((tenant_id, metric))]
     ]
     return rows
+
+
+def consumption_by_key(
+    session: Session, tenant: Tenant, idempotency_key: str
+) -> UsageRecord | None:
+    """The tenant's usage record written under ``idempotency_key``, if any."""
+    return session.scalars(
+        scoped(UsageRecord, tenant).where(UsageRecord.idempotency_key == idempotency_key)
+    ).first()
+
+
+def consumption_page(
+    session: Session,
+    tenant: Tenant,
+    *,
+    metric: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[UsageRecord], int]:
+    """One page of the tenant's usage records, newest first, and the total count.
+
+    :param metric: only this metric.
+    :param since: only records at or after this time.
+    :param until: only records before this time.
+    """
+    query = scoped(UsageRecord, tenant)
+    if metric:
+        query = query.where(UsageRecord.metric == metric)
+    if since:
+        query = query.where(UsageRecord.occurred_at >= since)
+    if until:
+        query = query.where(UsageRecord.occurred_at < until)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    query = query.order_by(UsageRecord.occurred_at.desc(), UsageRecord.id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset))), int(total)

@@ -98,7 +98,7 @@ def build_quota_report(job_id: int) -> str:
         if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             return "skipped"
         _mark_running(session, job_id)
-        tenant = session.get(Tenant, job.tenant_id)
+        tenant = session.get_one(Tenant, job.tenant_id)
         start = dt.date.fromisoformat(job.params["start"])
         end = dt.date.fromisoformat(job.params["end"])
         rows = quota_report_rows(session, tenant, start, end)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
-from flask import Response, flash, redirect, send_file
+from flask import flash, redirect, send_file
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from portal.documents.formats import DocumentNotAvailable, UnknownFormat, render_document
 from portal.extensions import db

@@ -10,7 +10,9 @@ from flask import Response, make_response, render_template, request
 def wants_fragment() -> bool:
     """An htmx request that swaps part of the page (history restores need the full page)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request and not htmx.boosted
+    if htmx is None or not htmx:
+        return False
+    return not htmx.history_restore_request and not htmx.boosted
 
 
 def render_page(page: str, fragment: str | None = None, **context: Any) -> Response:

@@ -29,7 +29,8 @@ def current_translations():
     """
     context = g.get("_flask_babel") if g else None
     locale = getattr(context, "babel_locale", None)
-    if locale is None:  # not selected yet (or outside a request): Flask-Babel decides
+    # Not selected yet (or outside a request): Flask-Babel decides.
+    if context is None or locale is None:
         return get_translations()
     cached = getattr(context, "portal_translations", None)
     if cached is None or cached[0] is not locale:

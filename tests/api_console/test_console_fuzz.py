@@ -27,7 +27,8 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from portal.api.console.views import MAX_REQUEST_TARGET, PREFIX, a_year_after
+from portal.api.console.collections import a_year_after
+from portal.api.console.envelope import MAX_REQUEST_TARGET, PREFIX
 from portal.extensions import db
 from tests.api_console.conftest import admin_token
 from tests.factories.invoices import make_invoice

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from portal.api.console.views import MAX_REQUEST_TARGET, PREFIX
+from portal.api.console.envelope import MAX_REQUEST_TARGET, PREFIX
 from tests.api_console.conftest import ConsoleClient, admin_token
 from tests.factories.invoices import make_invoice
 

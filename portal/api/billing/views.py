@@ -8,13 +8,12 @@ billing:write), calls the same services as the pages and answers with a model fr
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 
-from flask import current_app, g, redirect, request, send_file
+from flask import current_app, g, redirect
 from werkzeug.exceptions import NotFound
 
 from portal.api.billing import serializers as out
+from portal.api.billing.errors import ERRORS, provider_failure, setup_failure, unknown_provider
 from portal.api.billing.schemas import (
     ApiResponse,
     BillingOverviewResponse,
@@ -32,10 +31,11 @@ from portal.api.billing.schemas import (
     SendInvoiceResult,
     UpcomingInvoiceResponse,
 )
-from portal.api.core import Api, ApiError, envelope, error_entry, not_found
+from portal.api.core import Api, ApiError, envelope, error_entry, file_response, not_found
 from portal.api.openapi import register_docs
 from portal.db import load_for_tenant, utcnow
-from portal.extensions import db, limiter
+from portal.documents.formats import render_document
+from portal.extensions import db
 from portal.invoices.estimates import estimate
 from portal.invoices.models import Invoice
 from portal.invoices.queries import (
@@ -48,39 +48,37 @@ from portal.invoices.queries import (
 )
 from portal.invoices.spend import monthly_spend
 from portal.invoices.states import InvoiceStatus
-from portal.notifications.delivery import InvoiceNotSendable, send_invoice
+from portal.notifications.delivery import send_invoice
 from portal.payments.methods import (
-    PaymentMethodRefused,
     default_method,
     set_default_method,
     usable_methods,
 )
 from portal.payments.models import PaymentMethod
+from portal.payments.providers import (
+    ProviderError,
+    UnknownProvider,
+    configured_providers,
+    get_provider,
+)
+from portal.payments.services import remove_payment_method
 from portal.tenancy.profiles import (
     ProfileInput,
-    ProfileInvalid,
     get_billing_profile,
     upsert_billing_profile,
 )
 from portal.urls import url_builder
 from portal.usage.queries import quota_usage_report
 
-api = Api("api_billing", __name__, "/api/v1/billing", title="Tenant billing API", area="billing")
+api = Api(
+    "api_billing",
+    __name__,
+    "/api/v1/billing",
+    title="Tenant billing API",
+    area="billing",
+    errors=ERRORS,
+)
 bp = api.blueprint
-
-
-def _token_key() -> str:
-    """Rate-limit bucket: the bearer token sent (hashed), else the client address.
-
-    Limits are checked before the view authenticates, so the header itself is the key.
-    """
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "token:" + hashlib.sha256(header.encode()).hexdigest()[:32]
-    return "ip:" + (request.remote_addr or "")
-
-
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=_token_key)(bp)
 
 
 def _tenant():
@@ -133,17 +131,9 @@ def upsert_billing_profile_op(body: BillingProfileCreateUpdate):
     apply, and a rejected body writes nothing.
     """
     data = ProfileInput(**body.model_dump(mode="json"))
-    try:
-        profile = upsert_billing_profile(
-            db.session, _tenant(), data, languages=current_app.config["LANGUAGES"]
-        )
-    except ProfileInvalid as exc:
-        db.session.rollback()
-        raise ApiError(
-            422,
-            [error_entry(["body", name], msg, "value_error") for name, msg in exc.errors.items()],
-        ) from None
-    db.session.commit()
+    profile = upsert_billing_profile(
+        db.session, _tenant(), data, languages=current_app.config["LANGUAGES"]
+    )
     return out.profile(profile)
 
 
@@ -220,29 +210,9 @@ def download_invoice_op(invoice_id: str, query: DownloadQuery):
 
     An issued document is rendered once and stored: every download returns the same bytes.
     """
-    from portal.documents.formats import DocumentNotAvailable, UnknownFormat, render_document
-
     invoice = _invoice(invoice_id)
-    try:
-        document = render_document(db.session, invoice, query.format.lower(), invoice.language)
-    except UnknownFormat as exc:
-        raise ApiError(
-            422,
-            [
-                error_entry(
-                    ["query", "format"],
-                    f"Unknown format; use one of: {', '.join(exc.supported)}.",
-                    "invalid_choice",
-                    supported=list(exc.supported),
-                )
-            ],
-        ) from None
-    except DocumentNotAvailable as exc:
-        raise ApiError(
-            422, [error_entry(["query", "format"], exc.reason, "not_available")]
-        ) from None
-    db.session.commit()
-    return _file(document.content, document.media_type, document.filename)
+    document = render_document(db.session, invoice, query.format.lower(), invoice.language)
+    return file_response(document.content, document.media_type, document.filename)
 
 
 @api.operation(
@@ -256,34 +226,11 @@ def download_invoice_op(invoice_id: str, query: DownloadQuery):
 )
 def download_invoice_pdf_op(invoice_id: str):
     """Download the invoice as PDF; redirects to a pre-generated ``pdf_url`` when one exists."""
-    from portal.documents.formats import render_document
-
     invoice = _invoice(invoice_id)
     if invoice.pdf_url and invoice.status != InvoiceStatus.DRAFT:
         return redirect(invoice.pdf_url)
     document = render_document(db.session, invoice, "pdf", invoice.language)
-    db.session.commit()
-    return _file(document.content, document.media_type, document.filename)
-
-
-def _file(content: bytes, media_type: str, filename: str):
-    response = send_file(
-        io.BytesIO(content),
-        mimetype=media_type,
-        as_attachment=True,
-        download_name=filename,
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-_NOT_SENDABLE = {
-    "draft": "A draft cannot be sent; it is sent once the seller finalizes it.",
-    "closed": "This invoice is paid, void or written off; there is nothing to send.",
-    "no_recipient": "The billing profile has no billing e-mail address; add one first.",
-    "einvoice_unavailable": "The e-invoice the billing profile asks for cannot be made:",
-}
+    return file_response(document.content, document.media_type, document.filename)
 
 
 @api.operation(
@@ -301,21 +248,7 @@ def send_invoice_op(invoice_id: str):
     sent; a sent one is sent again; other states are refused with 422.
     """
     invoice = _invoice(invoice_id)
-    try:
-        email = send_invoice(db.session, invoice)
-    except InvoiceNotSendable as exc:
-        db.session.rollback()
-        raise ApiError(
-            422,
-            [
-                error_entry(
-                    ["path", "invoice_id"],
-                    " ".join(filter(None, [_NOT_SENDABLE[exc.reason], exc.detail])),
-                    f"not_sendable.{exc.reason}",
-                )
-            ],
-        ) from None
-    db.session.commit()
+    email = send_invoice(db.session, invoice)
     return SendInvoiceResult(
         invoice_id=str(invoice.public_id),
         status=invoice.status.value,
@@ -401,15 +334,18 @@ def list_payment_methods_op():
     scope="write",
     tags=["Payment methods"],
     errors=(502,),
+    raises={
+        UnknownProvider: unknown_provider("body", "provider_slug"),
+        ProviderError: setup_failure,
+    },
 )
 def add_payment_method_op(body: PaymentMethodCreateRequest):
     """Start adding a payment method with a provider: the method is created pending, and
     ``next_action`` carries the Stripe.js client secret or the provider's redirect URL.
     It becomes active on confirmation or the provider's webhook.
     """
-    result = _setup(
-        body.provider_slug, body.method_type, body.return_url, loc="provider_slug", where="body"
-    )
+    provider = get_provider(body.provider_slug)
+    result = provider.setup(db.session, _tenant(), body.method_type, body.return_url)
     return out.method(result.method, dt.date.today(), next_action=_next_action(result))
 
 
@@ -421,24 +357,12 @@ def add_payment_method_op(body: PaymentMethodCreateRequest):
     scope="write",
     tags=["Payment methods"],
     errors=(404, 502),
+    raises={ProviderError: provider_failure("path", "method_id")},
 )
 def delete_payment_method_op(method_id: str):
     """Deactivate a payment method (its history stays) and detach it at the provider."""
-    from portal.payments.providers import ProviderError
-    from portal.payments.services import remove_payment_method
-
     method = _method(method_id)
-    try:
-        remove_payment_method(db.session, _tenant(), method)
-    except PaymentMethodRefused as exc:
-        db.session.rollback()
-        raise ApiError(
-            422, [error_entry(["path", "method_id"], str(exc), "invalid_state")]
-        ) from None
-    except ProviderError as exc:
-        db.session.rollback()
-        raise _provider_failure(exc, ["path", "method_id"]) from None
-    db.session.commit()
+    remove_payment_method(db.session, _tenant(), method)
     return out.method(method, dt.date.today())
 
 
@@ -454,14 +378,7 @@ def delete_payment_method_op(method_id: str):
 def set_default_payment_method_op(method_id: str):
     """Make an active method the one charged for new invoices."""
     method = _method(method_id)
-    try:
-        set_default_method(db.session, _tenant(), method)
-    except PaymentMethodRefused as exc:
-        db.session.rollback()
-        raise ApiError(
-            422, [error_entry(["path", "method_id"], str(exc), "invalid_state")]
-        ) from None
-    db.session.commit()
+    set_default_method(db.session, _tenant(), method)
     return out.method(method, dt.date.today())
 
 
@@ -478,8 +395,6 @@ def set_default_payment_method_op(method_id: str):
 )
 def list_payment_providers_op():
     """The configured payment providers and the method types each supports (public)."""
-    from portal.payments.providers import configured_providers
-
     return [out.provider(p) for p in configured_providers()]
 
 
@@ -496,7 +411,7 @@ def provider_config_op(slug: str):
     """Public front-end configuration of a provider (e.g. Stripe's publishable key and the
     Stripe.js URL); never a secret.
     """
-    return _provider(slug, loc=["path", "slug"]).frontend_config()
+    return get_provider(slug).frontend_config()
 
 
 @api.operation(
@@ -508,12 +423,13 @@ def provider_config_op(slug: str):
     scope="write",
     tags=["Payment providers"],
     errors=(404, 502),
+    raises={ProviderError: setup_failure},
 )
 def provider_setup_op(slug: str, body: PaymentProviderSetupRequest):
     """Start setting up a method: Stripe answers a ``client_secret`` for Stripe.js, redirect
     providers (Mollie) a ``redirect_url``; both with the pending ``payment_method_id``.
     """
-    result = _setup(slug, body.method_type, body.return_url, loc="slug", where="path")
+    result = get_provider(slug).setup(db.session, _tenant(), body.method_type, body.return_url)
     return result.as_dict()
 
 
@@ -526,72 +442,14 @@ def provider_setup_op(slug: str, body: PaymentProviderSetupRequest):
     scope="write",
     tags=["Payment providers"],
     errors=(404, 502),
+    raises={ProviderError: provider_failure("body", "confirmation_data")},
 )
 def provider_confirm_op(slug: str, body: PaymentProviderConfirmRequest):
     """Confirm a method after Stripe.js confirmation or the redirect back from the provider.
     Idempotent with the provider's webhook: whichever comes first activates the method.
     """
-    from portal.payments.providers import ProviderError
-
-    provider = _provider(slug, loc=["path", "slug"])
-    try:
-        method = provider.confirm(db.session, _tenant(), body.confirmation_data)
-    except ProviderError as exc:
-        db.session.rollback()
-        raise _provider_failure(exc, ["body", "confirmation_data"]) from None
-    db.session.commit()
+    method = get_provider(slug).confirm(db.session, _tenant(), body.confirmation_data)
     return out.method(method, dt.date.today())
-
-
-def _provider(slug: str, loc: list[str]):
-    """The configured provider ``slug``: unknown in the path is 404, in a body 422."""
-    from portal.payments.providers import UnknownProvider, get_provider
-
-    try:
-        return get_provider(slug)
-    except UnknownProvider:
-        in_path = loc[0] == "path"
-        raise ApiError(
-            404 if in_path else 422,
-            [
-                error_entry(
-                    loc,
-                    "No payment provider of that name is configured.",
-                    "not_found" if in_path else "invalid_choice",
-                )
-            ],
-        ) from None
-
-
-def _setup(slug: str, method_type: str, return_url: str | None, *, loc: str, where: str):
-    from portal.payments.providers import ProviderError, UnsupportedMethodType
-
-    provider = _provider(slug, loc=[where, loc])
-    try:
-        result = provider.setup(db.session, _tenant(), method_type, return_url)
-    except UnsupportedMethodType as exc:
-        db.session.rollback()
-        raise ApiError(
-            422, [error_entry(["body", "method_type"], str(exc), "invalid_choice")]
-        ) from None
-    except ProviderError as exc:
-        db.session.rollback()
-        field = "return_url" if "return" in _code(exc) else "method_type"
-        raise _provider_failure(exc, ["body", field]) from None
-    db.session.commit()
-    return result
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "code", "") or "provider_error")
-
-
-def _provider_failure(exc: Exception, loc: list[str]) -> ApiError:
-    """A provider's refusal in the error shape: unknown setups 404, an unreachable provider
-    502, anything else (declined, not confirmed, bad input) 422."""
-    code = _code(exc)
-    status = {"not_found": 404, "provider_unavailable": 502}.get(code, 422)
-    return ApiError(status, [error_entry(loc, str(exc), code)])
 
 
 def _next_action(result) -> dict | None:

@@ -5,6 +5,11 @@ any work, so a concurrent duplicate cannot start the work a second time: it wait
 first one's stored answer. Within five minutes a repeat gets the stored answer and changes
 nothing; the same id with another method, path, query or body is refused. A 5xx answer is not
 kept, so the client can retry it.
+
+A successful answer is stored in the operation's own transaction, which the app's unit of
+work commits, so the change and its answer are kept together. The commits here are the ones
+the unit of work cannot make: the reservation before the work, the answer of a refused
+request (its work is rolled back, its answer kept) and the release of a failed one.
 """
 
 from __future__ import annotations
@@ -67,7 +72,13 @@ def idempotent(op: Operation, run: Callable[[], Response]) -> Response:
     if response.status_code >= 500:
         _forget(scope, key)
         return response
-    _store(scope, key, response)
+    if response.status_code >= 400:
+        db.session.rollback()  # a refused request changes nothing; only its answer is kept
+        _store(scope, key, response)
+        # Commit the answer: the unit of work rolls back every answer from 400 on.
+        db.session.commit()
+    else:
+        _store(scope, key, response)  # committed with the operation's work
     return response
 
 
@@ -92,10 +103,10 @@ def _reserve(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None
                     expires_at=now + WINDOW,
                 )
             )
-        db.session.commit()
+        db.session.commit()  # the reservation must be seen by a duplicate before any work
         return None
     except IntegrityError:
-        db.session.rollback()
+        db.session.rollback()  # taken before us: read the earlier request's record afresh
     return _load(scope, key)
 
 
@@ -155,7 +166,7 @@ def _answer_for(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 
 def _store(scope: str, key: str, response: Response) -> None:
-    db.session.rollback()  # whatever the operation left open is committed or gone
+    """Keep ``response`` as the answer under ``key`` (in the current transaction)."""
     db.session.execute(
         sa.update(IdempotencyRecord)
         .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
@@ -169,14 +180,13 @@ def _store(scope: str, key: str, response: Response) -> None:
             },
         )
     )
-    db.session.commit()
 
 
 def _forget(scope: str, key: str) -> None:
-    db.session.rollback()
+    db.session.rollback()  # the failed request's work is discarded before the release
     db.session.execute(
         sa.delete(IdempotencyRecord).where(
             IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
         )
     )
-    db.session.commit()
+    db.session.commit()  # released at once: the request's error must not keep it reserved

@@ -10,7 +10,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pydantic import ValidationError
+
 from portal.api.console.query import pointer_parts
+from portal.api.console.schemas import NULLABLE_SETTINGS, SettingsPatch, patch_problems
+from portal.api.console.serializers import READ_ONLY, SETTINGS_COLUMNS
+from portal.api.core import ApiError, error_entry, unstorable_text
 
 OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
 MAX_OPERATIONS = 100
@@ -144,3 +149,72 @@ def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
+
+
+# --- the company settings document -----------------------------------------------------------
+# A PATCH of the console's settings resource: the patch as SettingsPatch allows it, where a
+# problem inside it is located, and the patched document as the services' settings.
+
+
+def checked_patch(patch: Any) -> list[dict]:
+    """The patch as SettingsPatch reads it (400 at the operation when it does not allow it;
+    ``7.0`` is the integer 7), with each ``remove`` of a setting that may be empty as the
+    ``replace`` with null it means."""
+    try:
+        checked = SettingsPatch.model_validate(patch, strict=True).model_dump(by_alias=True)
+    except ValidationError as exc:
+        raise ApiError(
+            400,
+            [error_entry(["body", *loc], msg, type_) for loc, msg, type_ in patch_problems(exc)],
+        ) from None
+    return [
+        {"op": "replace", "path": item["path"], "value": None}
+        if item["op"] == "remove" and item["path"][1:] in NULLABLE_SETTINGS
+        else item
+        for item in checked
+    ]
+
+
+def patch_location(patch: Any, loc: list) -> list:
+    """A problem in an operation's ``value`` located at the setting it changes (``/notes``),
+    as the settings' own errors are; anything else at its place in the patch."""
+    if len(loc) >= 2 and loc[1] == "value" and isinstance(patch, list):
+        operation = patch[loc[0]] if isinstance(loc[0], int) else None
+        if isinstance(operation, dict) and isinstance(operation.get("path"), str):
+            if unstorable_text(operation["path"]) is None:
+                return [operation["path"], *loc[2:]]
+    return loc
+
+
+def settings_values(patched: Any, current: dict) -> dict:
+    """The patched document as the services' complete settings dict."""
+    if not isinstance(patched, dict):
+        raise ApiError(
+            400, [error_entry(["body"], "The settings must stay an object.", "invalid_patch")]
+        )
+    for name in READ_ONLY:
+        if patched.get(name) != current[name]:
+            raise ApiError(
+                400, [error_entry(["body", f"/{name}"], f"/{name} is read-only.", "read_only")]
+            )
+    unknown = set(patched) - set(SETTINGS_COLUMNS) - set(READ_ONLY)
+    if unknown:
+        raise ApiError(
+            400,
+            [
+                error_entry(["body", f"/{name}"], f"Unknown setting /{name}.", "unknown_property")
+                for name in sorted(unknown)
+            ],
+        )
+    values = {}
+    for name, (column, default) in SETTINGS_COLUMNS.items():
+        if name not in patched:
+            if default is not None:
+                raise ApiError(
+                    400,
+                    [error_entry(["body", f"/{name}"], f"/{name} cannot be removed.", "required")],
+                )
+            values[column] = None
+        else:
+            values[column] = patched[name]
+    return values

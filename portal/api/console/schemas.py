@@ -38,7 +38,7 @@ from portal.api.console.query import (
 
 T = TypeVar("T")
 
-#: Longest internal note (portal.admin.services.NOTES_MAX).
+#: Longest internal note (portal.catalog.settings.NOTES_MAX).
 NOTES_MAX = 2000
 
 _JSON = (

@@ -70,6 +70,8 @@ def facturx_pdf(document: Invoice | CreditNote, xml: bytes, *, locale: str) -> b
 
     from portal.documents.pdf import data_only_fetcher, render_invoice_pdf
 
+    # Only issued documents get a Factur-X file, and issuing sets the date.
+    assert document.issue_date is not None
     # Dates of the attachment come from the document, not the clock, so that the same
     # document gives the same file specification.
     issued = dt.datetime.combine(document.issue_date, dt.time(), tzinfo=dt.UTC)

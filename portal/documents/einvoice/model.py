@@ -308,7 +308,8 @@ def _exemptions(document: Invoice | CreditNote) -> dict[tuple[str, Decimal], tup
             li.vat_exemption_reason,
             li.vat_exemption_code,
         )
-        for li in reversed(document.lines)
+        # A slice rather than reversed(): it keeps the line type of each document kind.
+        for li in document.lines[::-1]
     }
 
 
@@ -396,7 +397,7 @@ def einvoice_data(session: Session, document: Invoice | CreditNote) -> EInvoiceD
         allowances: tuple[AllowanceCharge, ...] = ()
         buyer_reference = invoice.buyer_reference
         order_reference = invoice.purchase_order
-        notes = (document.reason,)
+        notes: tuple[str, ...] = (document.reason,)
         period = (invoice.period_start, invoice.period_end)
         preceding = (invoice.number, invoice.issue_date)
         due_date = None
@@ -422,6 +423,8 @@ def einvoice_data(session: Session, document: Invoice | CreditNote) -> EInvoiceD
         period = (document.period_start, document.period_end)
         preceding = (None, None)
         due_date = document.due_date
+    # Issuing sets the date (is_issued above); the column is nullable only for drafts.
+    assert document.issue_date is not None
     return EInvoiceData(
         type_code=data_kind,
         number=document.number or "",

@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import current_app
 
 from portal.payments.providers.base import (
+    ConfirmsInBrowser,
     Provider,
     ProviderError,
     SetupResult,
@@ -23,6 +24,7 @@ from portal.payments.providers.base import (
 )
 
 __all__ = [
+    "ConfirmsInBrowser",
     "Provider",
     "ProviderError",
     "SetupResult",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import os
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -225,7 +225,7 @@ class Provider(abc.ABC):
         method.provider_ref = provider_ref
         method.status = PaymentMethodStatus.ACTIVE
         session.flush()
-        tenant = lock(session, session.get(Tenant, method.tenant_id))  # one default at a time
+        tenant = lock(session, session.get_one(Tenant, method.tenant_id))  # one default at a time
         if default_method(session, tenant) is None:
             set_default_method(session, tenant, method)
         return method
@@ -251,3 +251,21 @@ def _origin(url: str) -> str:
 
 def app_config() -> dict[str, Any]:
     return current_app.config
+
+
+@runtime_checkable
+class ConfirmsInBrowser(Protocol):
+    """A provider whose setups and payments the payer confirms on our own page (Stripe.js),
+    rather than at a checkout of the provider's (Mollie)."""
+
+    def client_secret(self, method: PaymentMethod) -> str:
+        """The secret the page confirms a pending method's setup with."""
+        ...
+
+    def payment_client_secret(self, payment: Payment) -> str:
+        """The secret the page completes a payment's customer action (3-D Secure) with."""
+        ...
+
+    def refresh_payment(self, session: Session, payment: Payment) -> Payment:
+        """Read the payment's state back from the provider after the page confirmed it."""
+        ...

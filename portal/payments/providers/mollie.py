@@ -150,7 +150,7 @@ class MollieProvider(Provider):
         if method.status != PaymentMethodStatus.PENDING:
             return method  # already activated (webhook or return) or removed
         payment = self._call(self.client.payments.get, method.setup_ref)
-        tenant = session.get(Tenant, method.tenant_id)
+        tenant = session.get_one(Tenant, method.tenant_id)
         if (payment.metadata or {}).get("tenant_id") != str(tenant.public_id):
             raise ProviderError("No such payment method setup.", "not_found")
         if payment.status in ("failed", "canceled", "expired"):
@@ -206,6 +206,8 @@ class MollieProvider(Provider):
         )
         session.add(payment)
         session.flush()
+        # setup() creates every Mollie method with its customer.
+        assert method.provider_customer_ref is not None
         customer = self._customer(method.provider_customer_ref)
         try:
             mandate = customer.mandates.get(method.provider_ref)

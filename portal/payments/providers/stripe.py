@@ -13,6 +13,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy.orm import Session
+from stripe.params import PaymentIntentCreateParams
 
 from portal.db import utcnow
 from portal.domain.money import Money
@@ -147,7 +148,7 @@ class StripeProvider(Provider):
         if method.status != PaymentMethodStatus.PENDING:
             return method  # the webhook or the confirmation came first: nothing to do
         intent = self._call(self.client.v1.setup_intents.retrieve, method.setup_ref)
-        tenant = session.get(Tenant, method.tenant_id)
+        tenant = session.get_one(Tenant, method.tenant_id)
         if intent.to_dict().get("metadata", {}).get("tenant_id") != str(tenant.public_id):
             raise ProviderError("No such payment method setup.", "not_found")
         if intent.status == "canceled":
@@ -211,28 +212,36 @@ class StripeProvider(Provider):
         )
         session.add(payment)
         session.flush()
+        params: PaymentIntentCreateParams = {
+            "amount": amount,
+            "currency": invoice.currency.lower(),
+            # stripe 16 types only allowed_payment_method_types (API "endive"); localstripe
+            # reads this older name, which is what has been tested.
+            "payment_method_types": [method.method_type],  # type: ignore[typeddict-unknown-key]
+            "confirm": True,
+            "off_session": True,
+            # No "description": localstripe rejects it; the number is in the metadata.
+            "metadata": {
+                "invoice_number": invoice.number or "",
+                "tenant_id": str(invoice.tenant_id),
+                "invoice_id": str(invoice.public_id),
+                "payment_id": str(payment.public_id),
+            },
+        }
+        # stripe-python sends no parameter whose value is None, so these are set only when
+        # known, as before.
+        if method.provider_customer_ref is not None:
+            params["customer"] = method.provider_customer_ref
+        if method.provider_ref is not None:
+            params["payment_method"] = method.provider_ref
         try:
             intent = self.client.v1.payment_intents.create(
-                params={
-                    "amount": amount,
-                    "currency": invoice.currency.lower(),
-                    "customer": method.provider_customer_ref,
-                    "payment_method": method.provider_ref,
-                    "payment_method_types": [method.method_type],
-                    "confirm": True,
-                    "off_session": True,
-                    # No "description": localstripe rejects it; the number is in the metadata.
-                    "metadata": {
-                        "invoice_number": invoice.number or "",
-                        "tenant_id": str(invoice.tenant_id),
-                        "invoice_id": str(invoice.public_id),
-                        "payment_id": str(payment.public_id),
-                    },
-                },
-                options={"idempotency_key": f"payment-{payment.public_id}"},
+                params=params, options={"idempotency_key": f"payment-{payment.public_id}"}
             )
         except stripe.CardError as exc:
-            error = (exc.json_body or {}).get("error") or {}
+            # Stripe's error body is a JSON object; the library types it as a bare object.
+            body = exc.json_body if isinstance(exc.json_body, dict) else {}
+            error = body.get("error") or {}
             intent_data = error.get("payment_intent") or {}
             payment.provider_ref = intent_data.get("id")
             payment.status = PaymentStatus.FAILED

@@ -131,7 +131,7 @@ def list_page(flt: AdminInvoiceFilter) -> tuple[list, int]:
         .limit(PAGE_SIZE)
         .offset((flt.page - 1) * PAGE_SIZE)
     ).all()
-    return rows, total
+    return list(rows), total
 
 
 @bp.get("/invoices")
@@ -282,6 +282,6 @@ def act(invoice_id: str, action: str):
         return refused(exc, back)
     flash(message, "success")
     if action == "delete":
-        company = db.session.get(Tenant, tenant_id)
+        company = db.session.get_one(Tenant, tenant_id)
         return redirect(url_for("admin.company", company_id=company.public_id), code=303)
     return redirect(back, code=303)

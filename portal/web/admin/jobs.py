@@ -78,20 +78,21 @@ def job(job_id: str):
     )
 
 
-def _report(job_id: str) -> Job:
+def _report(job_id: str) -> tuple[Job, dict]:
+    """A finished quota report job and its result, or 404."""
     row = load_job(job_id)
     if row.kind != QUOTA_REPORT or row.status != JobStatus.SUCCEEDED or not row.result:
         abort(404)
-    return row
+    return row, row.result
 
 
 @bp.get("/jobs/<job_id>/report.csv")
 @admin_view
 def report_csv(job_id: str):
     """The quota usage report of a finished job as CSV."""
-    row = _report(job_id)
+    _row, result = _report(job_id)
     return Response(
-        row.result["csv"],
+        result["csv"],
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="quota-report-{job_id}.csv"'},
     )
@@ -101,8 +102,8 @@ def report_csv(job_id: str):
 @admin_view
 def report_json(job_id: str):
     """The quota usage report of a finished job as JSON rows."""
-    row = _report(job_id)
-    body = json.dumps({"params": job_dict(row)["params"], "rows": row.result["rows"]})
+    row, result = _report(job_id)
+    body = json.dumps({"params": job_dict(row)["params"], "rows": result["rows"]})
     return Response(
         body,
         mimetype="application/json",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import wtforms
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -9,13 +10,15 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
-    SelectChoice,
     SelectField,
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, StopValidation
 
 from portal.api.core import unstorable_text
 from portal.tenancy.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+#: A choice of a SelectField; wtforms 3.3 has it, its type stubs (3.2) do not yet.
+SelectChoice = wtforms.SelectChoice  # type: ignore[attr-defined]
 
 
 class StorableText:

@@ -69,9 +69,9 @@ def login():
         return redirect(_home_url())
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = authenticate(db.session, form.email.data, form.password.data)
+        user = authenticate(db.session, form.email.data or "", form.password.data or "")
         if user is None:
-            form.password.errors.append(_("E-mail or password is wrong."))
+            form.password.errors = [*form.password.errors, _("E-mail or password is wrong.")]
         else:
             session.clear()
             login_user(user, remember=form.remember.data)
@@ -96,7 +96,7 @@ def forgot_password():
     """Send a password-reset link. Answers the same whether or not the e-mail exists."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        user = get_user_by_email(db.session, form.email.data)
+        user = get_user_by_email(db.session, form.email.data or "")
         if user is not None and user.is_active:
             send_password_reset_email(db.session, user)
         flash(
@@ -127,9 +127,9 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            set_password(user, form.password.data)
+            set_password(user, form.password.data or "")
         except WeakPassword as exc:
-            form.password.errors.append(str(exc))
+            form.password.errors = [*form.password.errors, str(exc)]
         else:
             logout_user()
             session.clear()

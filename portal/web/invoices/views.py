@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, g, redirect, request, url_for
@@ -226,8 +227,8 @@ def index():
         db.session, g.tenant, flt, page, page_size, today=today, total=counts[flt.status]
     )
 
-    def link(page: int = 1, **changes) -> str:
-        args = flt.with_changes(**changes).to_args()
+    def link(page: int = 1, **changes: Any) -> str:
+        args: dict[str, Any] = flt.with_changes(**changes).to_args()
         if page_size != DEFAULT_PAGE_SIZE:
             args["page_size"] = str(page_size)
         if page > 1:

@@ -20,6 +20,7 @@ from portal.payments.methods import (
 )
 from portal.payments.models import Payment, PaymentMethod, PaymentMethodStatus, PaymentStatus
 from portal.payments.providers import (
+    ConfirmsInBrowser,
     ProviderError,
     UnknownProvider,
     UnsupportedMethodType,
@@ -126,8 +127,10 @@ def setup_page(method_id: str):
     method = _pending(method_id)
     try:
         provider = get_provider(method.provider)
+        if not isinstance(provider, ConfirmsInBrowser):  # confirmed at its own checkout
+            abort(404)
         client_secret = provider.client_secret(method)
-    except (UnknownProvider, AttributeError):
+    except UnknownProvider:
         abort(404)
     except ProviderError as exc:
         flash(exc.message, "error")
@@ -196,8 +199,12 @@ def payment_action(payment_id: str):
     if payment.status == PaymentStatus.REQUIRES_ACTION:
         try:
             provider = get_provider(payment.provider)
-            client_secret = provider.payment_client_secret(payment)
-        except (UnknownProvider, AttributeError, ProviderError):
+            client_secret = (
+                provider.payment_client_secret(payment)
+                if isinstance(provider, ConfirmsInBrowser)
+                else None
+            )
+        except (UnknownProvider, ProviderError):
             client_secret = None
     return render_page(
         "payment_methods/payment_action.html",
@@ -217,9 +224,11 @@ def payment_complete(payment_id: str):
     if ActionForm().validate_on_submit() and payment.status == PaymentStatus.REQUIRES_ACTION:
         try:
             provider = get_provider(payment.provider)
+            if not isinstance(provider, ConfirmsInBrowser):
+                abort(404)
             provider.refresh_payment(db.session, payment)
             collection.payment_updated(db.session, payment)
-        except (UnknownProvider, AttributeError):
+        except UnknownProvider:
             abort(404)
         except ProviderError as exc:
             db.session.rollback()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+import wtforms
 from babel import Locale
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -16,7 +17,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
-    SelectChoice,
     SelectField,
     StringField,
     TelField,
@@ -25,6 +25,9 @@ from wtforms import (
 
 from portal.tenancy.models import EInvoiceFormat
 from portal.tenancy.profiles import CountryName, Message, ProfileInput, countries
+
+#: A choice of a SelectField; wtforms 3.3 has it, its type stubs (3.2) do not yet.
+SelectChoice = wtforms.SelectChoice  # type: ignore[attr-defined]
 
 EINVOICE_LABELS = {
     EInvoiceFormat.NONE: _l("None (PDF only)"),

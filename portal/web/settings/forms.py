@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import wtforms
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
+
+#: A choice of a SelectField; wtforms 3.3 has it, its type stubs (3.2) do not yet.
+SelectChoice = wtforms.SelectChoice  # type: ignore[attr-defined]
 
 SCOPE_CHOICES = [
     SelectChoice("billing:read", _l("Read billing data")),

@@ -67,7 +67,7 @@ def create_token():
         db.session,
         kind=TokenKind.TENANT,
         tenant=g.tenant,
-        name=form.name.data.strip(),
+        name=(form.name.data or "").strip(),
         scopes=_scopes(form.access.data),
         created_by=current_user,
     )
