@@ -12,7 +12,8 @@ def register_api(app: Flask) -> None:
     # also build all three surfaces whenever one module of the package is imported.
     from portal.api.accounts.views import api as accounts_api
     from portal.api.billing.views import api as billing_api
+    from portal.api.console.setup_parties import api as sellers_api  # adds company operations
     from portal.api.console.views import api as console_api
 
-    for api in (billing_api, console_api, accounts_api):
+    for api in (billing_api, console_api, sellers_api, accounts_api):
         app.register_blueprint(api.blueprint)

@@ -35,13 +35,14 @@ _NOT_MONEY = frozenset(
 
 
 @functools.cache
-def _known_currencies() -> frozenset[str]:
+def known_currencies() -> frozenset[str]:
+    """The ISO 4217 codes of money (see is_known_currency)."""
     return frozenset(list_currencies()) - _NOT_MONEY
 
 
 def is_known_currency(code: object) -> bool:
     """Whether ``code`` is an upper-case ISO 4217 code of money that Babel (CLDR) knows."""
-    return isinstance(code, str) and code in _known_currencies()
+    return isinstance(code, str) and code in known_currencies()
 
 
 #: Amounts a derived formatter must format exactly as Babel does before it is used.

@@ -406,7 +406,43 @@ __all__ = [
     "company_dict",
     "create_company",
     "find_seller",
+    "company_by_public_id",
+    "company_list",
     "list_companies",
     "slugify",
     "update_company",
 ]
+
+
+def company_list(
+    session: Session,
+    *,
+    where: sa.ColumnElement[bool] | None = None,
+    order_by: Sequence[sa.ColumnElement] = (),
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[tuple[Tenant, Seller, BillingProfile | None]], int]:
+    """One page of companies with their seller and billing profile, and the total;
+    filtering, counting, sorting and paging run in SQL (the company id breaks ties).
+
+    :param where: a condition over ``Tenant``, ``Seller`` and ``BillingProfile`` columns.
+    """
+    query = (
+        sa.select(Tenant, Seller, BillingProfile)
+        .join(Seller, Seller.id == Tenant.seller_id)
+        .outerjoin(BillingProfile, BillingProfile.tenant_id == Tenant.id)
+    )
+    if where is not None:
+        query = query.where(where)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    order = list(order_by) or [Tenant.name.asc()]
+    rows = session.execute(query.order_by(*order, Tenant.id.asc()).limit(limit).offset(offset))
+    return [(tenant, seller, profile) for tenant, seller, profile in rows], int(total)
+
+
+def company_by_public_id(session: Session, value: str) -> Tenant | None:
+    """A company by its public id (text); None when unknown or malformed."""
+    uid = parse_public_id(value)
+    return (
+        session.scalars(sa.select(Tenant).where(Tenant.public_id == uid)).first() if uid else None
+    )

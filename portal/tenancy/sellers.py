@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 
-from portal.db import lock, utcnow
+from portal.db import lock, parse_public_id, utcnow
 from portal.domain.money import is_known_currency
 from portal.domain.tax import COUNTRY_CODES, normalize_vat_id, vat_id_is_valid
 from portal.invoices.models import DocumentSequence, Invoice
@@ -26,7 +26,7 @@ from portal.invoices.states import DocumentType
 from portal.ops.audit import N_, Actor, record_audit
 from portal.tenancy.errors import TenancyError
 from portal.tenancy.logos import LogoRejected, clean_logo
-from portal.tenancy.models import Seller
+from portal.tenancy.models import Seller, Tenant
 
 
 class SellerInvalid(TenancyError):
@@ -438,9 +438,45 @@ __all__ = [
     "SellerInvalid",
     "create_seller",
     "list_sellers",
+    "seller_by_public_id",
+    "seller_list",
     "number_format_problem",
     "seller_dict",
     "set_seller_logo",
     "update_seller",
     "validate_seller",
 ]
+
+
+def seller_by_public_id(session: Session, value: str) -> Seller | None:
+    """A seller by its public id (text); None when unknown or malformed."""
+    uid = parse_public_id(value)
+    return (
+        session.scalars(sa.select(Seller).where(Seller.public_id == uid)).first() if uid else None
+    )
+
+
+def seller_list(
+    session: Session,
+    *,
+    where: sa.ColumnElement[bool] | None = None,
+    order_by: Sequence[sa.ColumnElement] = (),
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[tuple[Seller, int]], int]:
+    """One page of sellers with their number of companies, and the total; filtering,
+    counting, sorting and paging run in SQL (the seller id breaks ties)."""
+    counts = (
+        sa.select(Tenant.seller_id, sa.func.count().label("companies"))
+        .group_by(Tenant.seller_id)
+        .subquery()
+    )
+    query = sa.select(Seller, sa.func.coalesce(counts.c.companies, 0)).outerjoin(
+        counts, counts.c.seller_id == Seller.id
+    )
+    if where is not None:
+        query = query.where(where)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    order = list(order_by) or [Seller.legal_name.asc()]
+    rows = session.execute(query.order_by(*order, Seller.id.asc()).limit(limit).offset(offset))
+    return [(seller, int(companies)) for seller, companies in rows], int(total)
