@@ -75,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ext.htmx.init_app(app)
     ext.queue.init_app(app)
 
+    # The interfaces, for the same reason: each imports the whole tree below it.
     from portal.api import register_api
     from portal.cli import register_cli
     from portal.web import register_web

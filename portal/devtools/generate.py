@@ -36,6 +36,8 @@ from flask import Flask
 from portal.db import Base
 from portal.domain.tax import COVERAGE_START, Party, VatDecision, decide_vat
 from portal.domain.totals import LineInput, Totals, compute_totals
+from portal.extensions import db
+from portal.tenancy.passwords import hash_password
 
 #: Password of every generated user (they share one argon2 hash).
 GENERATED_PASSWORD = "generated-billing-2026"  # noqa: S105 (a documented demo login)
@@ -806,8 +808,6 @@ def generate_data(
     if tenants < 1:
         raise ValueError("tenants must be at least 1")
     if password_hash is None:
-        from portal.tenancy.passwords import hash_password
-
         password_hash = hash_password(GENERATED_PASSWORD)
     started = time.perf_counter()
     today = today or dt.date.today()
@@ -881,8 +881,6 @@ def generate_data_command(
     large_tenant_usage: int,
 ) -> None:
     """Fill the database with generated tenants, invoices and usage (bulk inserts)."""
-    from portal.extensions import db
-
     with click.progressbar(length=tenants, label="Generating tenants") as bar:
         result = generate_data(
             db.engine,

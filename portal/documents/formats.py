@@ -16,8 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.documents.einvoice.cii import cii_xml
+from portal.documents.einvoice.facturx import facturx_pdf
 from portal.documents.einvoice.model import EInvoiceUnavailable, einvoice_data, is_issued
+from portal.documents.einvoice.ubl import check_available, ubl_xml
 from portal.documents.models import StoredDocument
+from portal.documents.pdf import document_locale, render_invoice_pdf
+from portal.documents.validation import official_validator, validate_document
 from portal.invoices.models import CreditNote, Invoice
 
 PDF = "application/pdf"
@@ -119,13 +124,8 @@ def _render(
     session: Session, document: Invoice | CreditNote, spec: DocumentFormat, locale: str
 ) -> bytes:
     """The bytes of ``document`` in ``spec``; e-invoice rules raise DocumentNotAvailable."""
-    from portal.documents.pdf import render_invoice_pdf
-
     if spec.key == "pdf":
         return render_invoice_pdf(document, locale=locale)
-    from portal.documents.einvoice.cii import cii_xml
-    from portal.documents.einvoice.facturx import facturx_pdf
-    from portal.documents.einvoice.ubl import check_available, ubl_xml
 
     try:
         data = einvoice_data(session, document)
@@ -168,8 +168,6 @@ def _validator_setting() -> str | None:
 
 
 def _findings(content: bytes, key: str) -> list[dict]:
-    from portal.documents.validation import official_validator, validate_document
-
     validator = official_validator(_validator_setting())
     return [f.as_dict() for f in validate_document(content, key, validator=validator)]
 
@@ -219,8 +217,6 @@ def render_document(
     :raise DocumentNotAvailable: for an e-invoice of a draft, or one whose rules cannot be met
         (e.g. XRechnung without a Leitweg-ID).
     """
-    from portal.documents.pdf import document_locale
-
     spec = get_format(fmt)
     language = document_locale(locale or document.language) if spec.localized else ""
     if not is_issued(document):

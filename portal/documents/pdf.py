@@ -28,9 +28,12 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy.orm import Session, object_session
 
+from portal.documents.einvoice.model import credit_note_vat
+from portal.documents.epc import epc_payload, epc_qr_png_data_uri
 from portal.domain.money import Money
 from portal.invoices.drafts import discount_rows, draft_totals
 from portal.invoices.models import CreditNote, Invoice
+from portal.invoices.queries import invoice_parties
 from portal.invoices.states import CreditNoteStatus, InvoiceStatus, VatCategory
 from portal.tenancy.models import Seller
 
@@ -141,7 +144,6 @@ def vat_rows(document: Invoice | CreditNote) -> list:
     """The VAT breakdown to print: the stored one, or a credit note's recomputed one."""
     if isinstance(document, Invoice):
         return list(document.vat_breakdown)
-    from portal.documents.einvoice.model import credit_note_vat
 
     return [
         VatRowView(
@@ -340,7 +342,6 @@ def render_invoice_html(
     its parsed copy, :func:`invoice_stylesheet`); only the per-document page rules stay.
     """
     # Imported here: queries imports services lazily, and pages import this module.
-    from portal.invoices.queries import invoice_parties
 
     locale = document_locale(locale)
     session = object_session(invoice)
@@ -376,8 +377,6 @@ def render_invoice_html(
 
 def _epc_qr(invoice: Invoice | CreditNote, seller: dict) -> str | None:
     """The EPC QR code of the transfer the invoice asks for, when it asks for one."""
-    from portal.documents.epc import epc_payload, epc_qr_png_data_uri
-
     if isinstance(invoice, CreditNote) or is_draft_document(invoice) or invoice.auto_collect:
         return None
     payload = epc_payload(

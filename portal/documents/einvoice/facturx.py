@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
+from portal.documents.pdf import data_only_fetcher, render_invoice_pdf
 from portal.invoices.models import CreditNote, Invoice
 
 #: Name of the embedded XML (Factur-X 1.0 and ZUGFeRD 2.x).
@@ -67,8 +68,6 @@ _XMP_URL = "data:application/rdf+xml;base64," + base64.b64encode(_xmp()).decode(
 def facturx_pdf(document: Invoice | CreditNote, xml: bytes, *, locale: str) -> bytes:
     """The document's PDF as PDF/A-3b with ``xml`` (its CII) embedded as factur-x.xml."""
     from weasyprint import Attachment
-
-    from portal.documents.pdf import data_only_fetcher, render_invoice_pdf
 
     # Only issued documents get a Factur-X file, and issuing sets the date.
     assert document.issue_date is not None

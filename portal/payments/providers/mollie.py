@@ -29,6 +29,7 @@ from portal.payments.models import (
     RefundStatus,
 )
 from portal.payments.providers.base import Provider, ProviderError, SetupResult, WebhookEvent
+from portal.payments.refunds import refund_payment
 from portal.tenancy.models import Tenant
 
 #: A Mollie payment id as a webhook posts it (``tr_`` and ASCII letters and digits); anything
@@ -277,8 +278,6 @@ class MollieProvider(Provider):
         self, session: Session, payment: Payment, amount: Money, *, reason: str | None = None
     ) -> Refund:
         """Refund ``amount`` of a payment at Mollie and record it."""
-        from portal.payments.refunds import refund_payment
-
         refund = refund_payment(session, payment, amount, reason=reason)
         remote = self._call(self.client.payments.get, payment.provider_ref)
         created = self._call(
@@ -359,6 +358,7 @@ class MollieProvider(Provider):
         ).first()
         if payment is None:
             return False
+        # Here, not at the top: collection imports the providers to charge invoices.
         from portal.payments.collection import payment_updated
 
         before = payment.status

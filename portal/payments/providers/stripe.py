@@ -32,6 +32,7 @@ from portal.payments.providers.base import (
     SetupResult,
     WebhookEvent,
 )
+from portal.payments.refunds import refund_payment
 from portal.tenancy.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -300,8 +301,6 @@ class StripeProvider(Provider):
         self, session: Session, payment: Payment, amount: Money, *, reason: str | None = None
     ) -> Refund:
         """Refund ``amount`` of a payment at Stripe and record it."""
-        from portal.payments.refunds import refund_payment
-
         refund = refund_payment(session, payment, amount, reason=reason)
         created = self._call(
             self.client.v1.refunds.create,
@@ -386,6 +385,7 @@ class StripeProvider(Provider):
                 | "payment_intent.requires_action"
                 | "payment_intent.canceled"
             ):
+                # Here, not at the top: collection imports the providers to charge invoices.
                 from portal.payments.collection import payment_updated
 
                 payment = self._payment_by_ref(session, obj.get("id") or "")
