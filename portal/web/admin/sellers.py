@@ -167,7 +167,12 @@ def seller_logo(seller_id: str):
         content = None
     else:
         upload = request.files.get("logo")
-        content = upload.read() if upload is not None else b""
+        content = b""
+        if upload is not None:
+            try:
+                content = upload.read()
+            finally:
+                upload.close()  # a large upload is spooled to a temporary file
     try:
         set_seller_logo(db.session, record, content, current_actor())
     except SellerInvalid as exc:
