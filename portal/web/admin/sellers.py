@@ -99,7 +99,7 @@ def sellers():
                 Seller.vat_id.ilike(needle),
             )
         )
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     rows = db.session.execute(
         query.order_by(Seller.legal_name, Seller.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
