@@ -227,6 +227,8 @@ def test_seller_openapi_document(client):
     assert set(paths[f"{SELLERS}/{{sellerUid}}/logo"]) == {"get", "put", "delete"}
     put = paths[f"{SELLERS}/{{sellerUid}}/logo"]["put"]
     assert set(put["requestBody"]["content"]) == {"image/png", "image/svg+xml"}
+    docs = client.get(f"{SELLERS}/docs")
+    assert docs.status_code == 200 and "Upload Seller Logo" in docs.get_data(as_text=True)
 
 
 # --- companies ---------------------------------------------------------------------------------

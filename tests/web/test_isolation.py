@@ -29,10 +29,12 @@ OBJECT_ARGUMENTS = {
     "companyUid": lambda world: str(world.b.tenant.public_id),
     "invoiceUid": lambda world: str(world.b.invoice.public_id),
     "jobUid": lambda world: str(_job_of_b(world).public_id),
+    "sellerUid": lambda world: str(world.b.tenant.seller.public_id),
     "invoiceId": lambda world: str(world.b.invoice.public_id),
     # The admin console pages (portal/web/admin).
     "company_id": lambda world: str(world.b.tenant.public_id),
     "job_id": lambda world: str(_job_of_b(world).public_id),
+    "seller_id": lambda world: str(world.b.tenant.seller.public_id),
 }
 
 
