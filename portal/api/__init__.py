@@ -14,9 +14,10 @@ def register_api(app: Flask) -> None:
     from portal.api.billing.views import api as billing_api
     from portal.api.console import subscriptions  # declares its operations on console_api
     from portal.api.console.catalog import api as console_catalog_api
+    from portal.api.console.setup_parties import api as sellers_api  # adds company operations
     from portal.api.console.views import api as console_api
 
     assert subscriptions.api is console_api
 
-    for api in (billing_api, console_api, console_catalog_api, accounts_api):
+    for api in (billing_api, console_api, console_catalog_api, sellers_api, accounts_api):
         app.register_blueprint(api.blueprint)

@@ -268,7 +268,8 @@ def _readable(spec: dict[str, Any]) -> list[dict[str, Any]]:
         for method, op in methods.items():
             body = None
             if "requestBody" in op:
-                ref = op["requestBody"]["content"]["application/json"]["schema"]
+                # The first media type's schema: JSON, or the image of an upload.
+                ref = next(iter(op["requestBody"]["content"].values()))["schema"]
                 body = _resolve(ref, schemas)
             success = [
                 (status, r) for status, r in op["responses"].items() if status.startswith("2")

@@ -120,6 +120,11 @@ def _logo_data_uri(session: Session | None, invoice: Invoice | CreditNote) -> st
     seller = session.get(Seller, invoice.seller_id)
     if seller is None or not seller.logo or seller.logo_mime not in {"image/png", "image/svg+xml"}:
         return None
+    snapshot = invoice.seller_snapshot or {}
+    if "logo_sha256" in snapshot and snapshot["logo_sha256"] != seller.logo_sha256:
+        # Issued with another logo (or none): the seller's new logo is not the one the
+        # document was issued with, and an issued document does not change.
+        return None
     return f"data:{seller.logo_mime};base64,{base64.b64encode(seller.logo).decode('ascii')}"
 
 

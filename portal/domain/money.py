@@ -13,6 +13,7 @@ from babel.numbers import (
     get_currency_symbol,
     get_decimal_symbol,
     get_group_symbol,
+    list_currencies,
 )
 
 
@@ -25,6 +26,23 @@ def currency_exponent(currency: str) -> int:
     """Number of decimals of the currency's minor unit (EUR 2, JPY 0, KWD 3); cached, as
     Babel looks it up in its locale data on every call."""
     return get_currency_precision(currency.upper())
+
+
+#: ISO 4217 codes that name no money (testing, "no currency", precious metals, SDR).
+_NOT_MONEY = frozenset(
+    {"XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XDR", "XBA", "XBB", "XBC", "XBD"}
+)
+
+
+@functools.cache
+def known_currencies() -> frozenset[str]:
+    """The ISO 4217 codes of money (see is_known_currency)."""
+    return frozenset(list_currencies()) - _NOT_MONEY
+
+
+def is_known_currency(code: object) -> bool:
+    """Whether ``code`` is an upper-case ISO 4217 code of money that Babel (CLDR) knows."""
+    return isinstance(code, str) and code in known_currencies()
 
 
 #: Amounts a derived formatter must format exactly as Babel does before it is used.

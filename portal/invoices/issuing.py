@@ -60,6 +60,8 @@ SELLER_SNAPSHOT_FIELDS = (
     "bic",
     "bank_name",
     "invoice_footer",
+    # The logo's fingerprint: the PDF prints the logo only while it is still this one.
+    "logo_sha256",
 )
 
 

@@ -59,7 +59,8 @@ class RunResult:
 
 
 def tenants_to_bill(session: Session, month: str) -> tuple[list[int], int]:
-    """Ids of active tenants with a subscription and no invoice yet for the month."""
+    """Ids of active, not archived tenants with a subscription and no invoice yet for the
+    month."""
     start, end = month_period(month)
     subscribed = (
         sa.select(Subscription.tenant_id)
@@ -71,7 +72,9 @@ def tenants_to_bill(session: Session, month: str) -> tuple[list[int], int]:
         Invoice.period_end >= start,
         Invoice.period_end < end,
     )
-    billable = sa.select(Tenant.id).where(Tenant.is_active.is_(True), Tenant.id.in_(subscribed))
+    billable = sa.select(Tenant.id).where(
+        Tenant.is_active.is_(True), Tenant.archived_at.is_(None), Tenant.id.in_(subscribed)
+    )
     todo = session.scalars(billable.where(Tenant.id.not_in(billed)).order_by(Tenant.id)).all()
     total = session.execute(
         sa.select(sa.func.count()).select_from(billable.subquery())
@@ -155,7 +158,12 @@ def _run(
     try:
         for offset in range(0, len(todo), batch_size):
             ids = todo[offset : offset + batch_size]
-            tenants = session.scalars(sa.select(Tenant).where(among(session, Tenant.id, ids))).all()
+            tenants = session.scalars(
+                # A company archived since the list was read gets no invoice either.
+                sa.select(Tenant).where(
+                    among(session, Tenant.id, ids), Tenant.archived_at.is_(None)
+                )
+            ).all()
             manual = set(
                 session.scalars(
                     sa.select(CompanyBillingSettings.tenant_id).where(
@@ -200,6 +208,13 @@ def _run(
     return result
 
 
+def _check_not_archived(tenant: Tenant) -> None:
+    if tenant.archived_at is not None:
+        raise AdminActionRefused(
+            "archived", N_("The company is archived: it gets no new invoices.")
+        )
+
+
 def _check_month(month: str) -> None:
     try:
         month_period(month)
@@ -212,9 +227,10 @@ def generate_now(session: Session, tenant: Tenant, month: str, actor: Actor) -> 
 
     Idempotent: an existing invoice of that month is returned unchanged.
 
-    :raise AdminActionRefused: ``invalid_month`` or ``nothing_to_bill``.
+    :raise AdminActionRefused: ``invalid_month``, ``archived`` or ``nothing_to_bill``.
     """
     _check_month(month)
+    _check_not_archived(tenant)
     invoices = bill_month(session, tenant, month)
     if not invoices:
         raise AdminActionRefused(
@@ -236,9 +252,10 @@ def generate_now(session: Session, tenant: Tenant, month: str, actor: Actor) -> 
 def start_invoice_generation(session: Session, tenant: Tenant, month: str, actor: Actor) -> Job:
     """Queue the generation of one company's invoice for ``month`` (runs after commit).
 
-    :raise AdminActionRefused: ``invalid_month``.
+    :raise AdminActionRefused: ``invalid_month`` or ``archived``.
     """
     _check_month(month)
+    _check_not_archived(tenant)
     params = {"month": month, "company": str(tenant.public_id), "tenant_ids": [tenant.id]}
     job = _new_job(session, INVOICE_GENERATION, tenant, params, 1, actor)
     job_id, tenant_id = job.id, tenant.id
@@ -281,6 +298,8 @@ def bill_month(session: Session, tenant: Tenant, month: str) -> list[Invoice]:
     the first one's invoices instead of failing on the one-invoice-per-period constraint.
     """
     lock(session, tenant)
+    if tenant.archived_at is not None:
+        return []  # an archived company gets no new invoices
     _, month_end = month_period(month)
     settings = session.scalars(
         sa.select(CompanyBillingSettings).where(CompanyBillingSettings.tenant_id == tenant.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -94,6 +95,12 @@ class Seller(IdMixin, PublicIdMixin, TimestampMixin, Base):
     email_sender_name: Mapped[str | None] = mapped_column(sa.String(100))
 
     tenants: Mapped[list[Tenant]] = relationship(back_populates="seller")
+
+    @property
+    def logo_sha256(self) -> str | None:
+        """SHA-256 (hex) of the logo: invoices keep it to print only the logo they were
+        finalized with."""
+        return hashlib.sha256(self.logo).hexdigest() if self.logo else None
 
     __table_args__ = (
         sa.CheckConstraint("default_payment_terms_days >= 0", name="payment_terms_non_negative"),

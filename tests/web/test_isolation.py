@@ -29,6 +29,7 @@ OBJECT_ARGUMENTS = {
     "companyUid": lambda world: str(world.b.tenant.public_id),
     "invoiceUid": lambda world: str(world.b.invoice.public_id),
     "jobUid": lambda world: str(_job_of_b(world).public_id),
+    "sellerUid": lambda world: str(world.b.tenant.seller.public_id),
     "invoiceId": lambda world: str(world.b.invoice.public_id),
     # The admin console pages (portal/web/admin).
     "company_id": lambda world: str(world.b.tenant.public_id),
@@ -43,6 +44,7 @@ OBJECT_ARGUMENTS = {
     # Subscriptions (admin pages and the console API).
     "subscription_id": lambda world: str(_subscription_of_b(world).public_id),
     "subscriptionUid": lambda world: str(_subscription_of_b(world).public_id),
+    "seller_id": lambda world: str(world.b.tenant.seller.public_id),
 }
 
 

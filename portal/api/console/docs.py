@@ -8,6 +8,7 @@ from portal.api.console.envelope import (
     REQUEST_ID_PATTERN,
 )
 from portal.api.console.schemas import SettingsPatch
+from portal.api.console.setup_schemas import CompanyPatch
 from portal.api.openapi import DocExtras
 
 _UID = {"type": "string", "format": "uuid"}
@@ -185,6 +186,6 @@ DOC_EXTRAS = DocExtras(
             }
         },
     },
-    bodies={"patch_settings": SettingsPatch},
+    bodies={"patch_settings": SettingsPatch, "patch_company": CompanyPatch},
     customize=_complete_operation,
 )

@@ -22,6 +22,12 @@ from portal.invoices.queries import admin_invoice_list
 from portal.invoices.run import generate_now, start_invoice_generation
 from portal.ops.audit import N_, AdminActionRefused
 from portal.ops.queries import recent_jobs
+from portal.tenancy.companies import (
+    CompanyInvalid,
+    archive_company,
+    create_company,
+    update_company,
+)
 from portal.tenancy.models import Tenant
 from portal.usage.queries import quota_usage_report
 from portal.usage.reports import start_quota_report
@@ -33,6 +39,13 @@ from portal.web.admin.common import (
     refused,
     translated,
 )
+from portal.web.admin.company_forms import (
+    company_form_data,
+    company_values,
+    form_context,
+    form_values,
+)
+from portal.web.admin.documents import companies_page
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -165,3 +178,80 @@ def start_company_job(company_id: str):
         return refused(exc, url_for("admin.company", company_id=tenant.public_id))
     flash(_("The job is queued."), "success")
     return redirect(url_for("admin.job", job_id=job.public_id), code=303)
+
+
+# --- Setting up companies: new, edit, archive ------------------------------------------------
+
+
+@bp.post("/companies")
+@admin_view
+def create_company_view():
+    """Create a company from the form on the companies list; errors re-render the list with
+    the form open and its fields marked (200, so htmx swaps it)."""
+    data = company_form_data(request.form)
+    try:
+        tenant = create_company(db.session, data, current_actor())
+    except CompanyInvalid as exc:
+        db.session.rollback()
+        return companies_page(form_values(data), exc.errors)
+    flash(_("Company %(company)s created.", company=tenant.name), "success")
+    return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
+
+
+def _edit_page(tenant: Tenant, values: dict, errors: dict | None = None):
+    return render_page(
+        "admin/company_edit.html",
+        "admin/_company_form.html",
+        tenant=tenant,
+        action=url_for("admin.update_company_view", company_id=tenant.public_id),
+        **form_context(values, errors),
+    )
+
+
+@bp.get("/companies/<company_id>/edit")
+@admin_view
+def edit_company(company_id: str):
+    """Edit a company: name, slug, seller, currency, language and billing profile."""
+    tenant = load_company(company_id)
+    if tenant.archived_at is not None:
+        flash(_("The company is archived: its data can be read, not changed."), "error")
+        return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
+    return _edit_page(tenant, company_values(tenant))
+
+
+@bp.post("/companies/<company_id>/edit")
+@admin_view
+def update_company_view(company_id: str):
+    """Save the company form; errors re-render it inline."""
+    tenant = load_company(company_id)
+    data = company_form_data(request.form)
+    try:
+        update_company(db.session, tenant, data, current_actor())
+    except CompanyInvalid as exc:
+        db.session.rollback()
+        return _edit_page(load_company(company_id), form_values(data), exc.errors)
+    except AdminActionRefused as exc:
+        return refused(exc, url_for("admin.company", company_id=company_id))
+    flash(_("Company %(company)s saved.", company=tenant.name), "success")
+    return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)
+
+
+@bp.get("/companies/<company_id>/archive")
+@admin_view
+def confirm_archive(company_id: str):
+    """Confirmation step of archiving a company."""
+    tenant = load_company(company_id)
+    return render_template("admin/confirm_archive.html", tenant=tenant)
+
+
+@bp.post("/companies/<company_id>/archive")
+@admin_view
+def archive(company_id: str):
+    """Archive the company: no new invoices; its history stays readable."""
+    tenant = load_company(company_id)
+    try:
+        archive_company(db.session, tenant, current_actor())
+    except AdminActionRefused as exc:
+        return refused(exc, url_for("admin.company", company_id=tenant.public_id))
+    flash(_("%(company)s is archived: it gets no new invoices.", company=tenant.name), "success")
+    return redirect(url_for("admin.company", company_id=tenant.public_id), code=303)

@@ -18,6 +18,7 @@ from portal.tenancy.models import Tenant
 from portal.tenancy.queries import TenantSummary, tenant_summaries
 from portal.web.admin.blueprint import bp
 from portal.web.admin.common import load_invoice
+from portal.web.admin.company_forms import STATUS_FILTERS, blank_values, form_context
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -25,19 +26,35 @@ from portal.web.htmx import render_page
 @bp.get("/")
 @admin_view
 def index():
-    """Companies with members and open amounts, and a search box (htmx: the rows only)."""
+    """Companies with members and open amounts, a search box and an archived filter (htmx:
+    the rows only), and the form of a new company."""
+    return companies_page()
+
+
+def companies_page(values: dict | None = None, errors: dict | None = None):
+    """The companies list; with ``errors`` the new-company form is open and marked."""
     search = request.args.get("q", "")[:100]
+    status = request.args.get("status", "current")
+    if status not in STATUS_FILTERS:
+        status = "current"
     return render_page(
         "admin/index.html",
         "admin/_companies.html",
-        summaries=company_rows(search),
+        summaries=company_rows(search, STATUS_FILTERS[status]),
         search=search,
+        status=status,
+        form_open=bool(errors),
+        action=url_for("admin.create_company_view"),
+        **form_context(values or blank_values(), errors),
     )
 
 
-def company_rows(search: str) -> list[TenantSummary]:
-    """Companies whose name or handle contains ``search`` (case-insensitive)."""
+def company_rows(search: str, archived: bool | None = False) -> list[TenantSummary]:
+    """Companies whose name or handle contains ``search`` (case-insensitive); ``archived``
+    True or False keeps only archived or current ones, None keeps all."""
     summaries = tenant_summaries(db.session)
+    if archived is not None:
+        summaries = [s for s in summaries if (s.tenant.archived_at is not None) == archived]
     needle = search.strip().casefold()
     if not needle:
         return summaries

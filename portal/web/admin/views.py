@@ -14,6 +14,7 @@ from portal.web.admin import (
     invoices,
     jobs,
     ledger,
+    sellers,
     subscriptions,
 )
 from portal.web.admin.blueprint import bp
@@ -27,5 +28,6 @@ __all__ = [
     "invoices",
     "jobs",
     "ledger",
+    "sellers",
     "subscriptions",
 ]
