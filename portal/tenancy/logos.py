@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import xml.etree.ElementTree as ET
+import zlib
 from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
 
@@ -87,7 +89,41 @@ def clean_logo(content: bytes) -> tuple[bytes, str]:
     raise LogoRejected(N_("Upload a PNG or SVG file."))
 
 
+def _png_is_complete(content: bytes) -> bool:
+    """Whether the PNG's chunks are whole (CRCs match) from IHDR to IEND, and its image data
+    is one complete zlib stream.
+
+    Checked here rather than left to Pillow: WeasyPrint, once imported, sets Pillow's global
+    ``LOAD_TRUNCATED_IMAGES``, and Pillow then decodes a cut-off file without a word.
+    """
+    offset, first, idat = len(PNG_SIGNATURE), True, zlib.decompressobj()
+    while offset + 12 <= len(content):
+        (length,) = struct.unpack(">I", content[offset : offset + 4])
+        kind = content[offset + 4 : offset + 8]
+        end = offset + 12 + length
+        if end > len(content):
+            return False
+        data = content[offset + 8 : end - 4]
+        (crc,) = struct.unpack(">I", content[end - 4 : end])
+        if zlib.crc32(kind + data) != crc or (first and kind != b"IHDR"):
+            return False
+        first = False
+        if kind == b"IDAT":
+            try:
+                while data and not idat.eof:  # decompressed in steps: no bomb held in memory
+                    idat.decompress(data, 1 << 20)
+                    data = idat.unconsumed_tail
+            except zlib.error:
+                return False
+        if kind == b"IEND":
+            return idat.eof
+        offset = end
+    return False
+
+
 def _clean_png(content: bytes) -> bytes:
+    if not _png_is_complete(content):
+        raise LogoRejected(N_("This PNG file cannot be read."))
     try:
         with Image.open(io.BytesIO(content), formats=["PNG"]) as probe:
             width, height = probe.size

@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+import weasyprint  # noqa: F401 (loaded as in the app: it changes a Pillow default)
+from PIL import ImageFile
 
 from portal.db import utcnow
 from portal.documents.einvoice.cii import cii_xml
@@ -224,6 +226,16 @@ def test_invalid_or_oversize_logos_are_refused(app, session, content):
     session.rollback()
     assert "logo" in caught.value.errors
     assert session.get(Seller, seller.id).logo is None
+
+
+def test_cut_off_png_is_refused_even_once_weasyprint_is_loaded():
+    # WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES when imported: every app process has it.
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    whole = png(300, 200)
+    for cut in (whole[:-12], whole[:-30], whole[:100]):
+        with pytest.raises(LogoRejected):
+            clean_logo(cut)
+    assert clean_logo(whole)[1] == "image/png"
 
 
 def test_png_too_many_pixels_is_refused():

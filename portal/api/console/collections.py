@@ -47,6 +47,10 @@ def _settings_fields() -> dict[str, Field]:
         expression = getattr(CompanyBillingSettings, column)
         if default is not None:
             expression = sa.func.coalesce(expression, default)
+        if kinds[name] == "integer":
+            # Filters take 64-bit values; compared with a 32-bit column PostgreSQL would
+            # refuse one beyond its range ("integer out of range") instead of not matching.
+            expression = sa.cast(expression, sa.BigInteger)
         fields[f"/{name}"] = Field(expression, kinds[name])
     return fields
 

@@ -228,7 +228,10 @@ SELLERS = QueryLanguage(
         "/vatId": Field(Seller.vat_id, "string"),
         "/email": Field(Seller.email, "string"),
         "/defaultCurrency": Field(Seller.default_currency, "string"),
-        "/defaultPaymentTermsDays": Field(Seller.default_payment_terms_days, "integer"),
+        # Cast: filters take 64-bit values, the column is 32-bit (see collections.py).
+        "/defaultPaymentTermsDays": Field(
+            sa.cast(Seller.default_payment_terms_days, sa.BigInteger), "integer"
+        ),
         "/createdAt": Field(Seller.created_at, "datetime"),
         "/updatedAt": Field(Seller.updated_at, "datetime"),
     },
