@@ -203,9 +203,11 @@ def test_api_duplicate_key_with_another_body_is_409_and_writes_nothing(console, 
     answer = _post(console, tenant, [_wire("fresh"), _wire("a", "6")])
     assert answer.status_code == 409
     payload = answer.get_json()
-    assert [r["status"] for r in payload["data"]["results"]] == ["not_written", "conflict"]
-    assert payload["errors"][0]["location"] == "body/events/1"
-    assert payload["errors"][0]["type"] == "idempotency_conflict"
+    assert payload["data"] is None
+    assert [(e["location"], e["type"]) for e in payload["errors"]] == [
+        ("body/events/0", "batch_refused"),
+        ("body/events/1", "idempotency_conflict"),
+    ]
     assert _count() == before
 
 
@@ -263,5 +265,6 @@ def test_api_event_in_an_invoiced_period(console, world):
     run_invoices(db.session, "2026-10")
     answer = _post(console, tenant, [_wire("late", timestamp="2026-10-20T08:00:00+02:00")])
     assert answer.status_code == 409
-    result = answer.get_json()["data"]["results"][0]
-    assert result["reason"] == "period_invoiced" and "credit note" in result["remedy"]
+    error = answer.get_json()["errors"][0]
+    assert error["type"] == "period_invoiced" and "credit note" in error["message"]
+    assert error["location"] == "body/events/0"

@@ -545,18 +545,20 @@ def post_usage(companyUid: str, body: UsageBatchIn) -> Response:
     except UsageBatchRefused as exc:
         refused = [r for r in exc.results if r.status != "not_written"]
         status = 409 if any(r.http_status == 409 for r in refused) else 400
-        response = console_envelope(
-            _batch(exc.results),
+        # One error per event not written, in event order: the refused ones with their
+        # reason (and remedy), the others as not written because of them.
+        return console_envelope(
+            None,
             status,
             errors=[
                 {
                     "code": status,
                     "type": r.code or r.status,
-                    "message": f"{r.message} {r.remedy}" if r.remedy else r.message,
+                    "message": f"{r.message} {r.remedy}" if r.remedy else (r.message or ""),
                     "location": f"body/events/{r.index}",
                 }
-                for r in refused
+                for r in exc.results
+                if not r.accepted
             ],
         )
-        return response
     return action(_batch(results))
