@@ -22,8 +22,12 @@ from portal.ops.audit import N_, Actor, AdminActionRefused, record_audit
 from portal.tenancy.models import Tenant
 
 DESCRIPTION_LENGTH = 500
-#: Bounds the columns hold (Quantity and UnitPrice: 14 digits before the point).
+#: Bounds (exclusive) of quantities, of unit prices (as the catalog's prices: the exact
+#: decimals are scaled integers on SQLite, so a unit price of 10^9 would not fit) and of a
+#: charge's amount, quantity × unit price, in major units (its minor units fit any column).
 MAX_AMOUNT = Decimal("1e12")
+MAX_UNIT_PRICE = Decimal("1e8")
+MAX_LINE_AMOUNT = Decimal("1e12")
 
 
 class ChargeRefused(AdminActionRefused):
@@ -46,7 +50,9 @@ class NewCharge:
     vat_exemption_reason: Any = None
 
 
-def _decimal(value: Any, field: str, places: int, *, positive: bool) -> Decimal:
+def _decimal(
+    value: Any, field: str, places: int, *, positive: bool, limit: Decimal = MAX_AMOUNT
+) -> Decimal:
     message = N_("Enter a number, e.g. 2 or 149.90.")
     if value is None or isinstance(value, (bool, float)):
         raise ChargeRefused("invalid_number", message, field)
@@ -64,7 +70,7 @@ def _decimal(value: Any, field: str, places: int, *, positive: bool) -> Decimal:
         raise ChargeRefused(
             "negative_price", N_("The unit price cannot be negative: issue a credit note."), field
         )
-    if number >= MAX_AMOUNT or -int(number.as_tuple().exponent) > places:
+    if number >= limit or -int(number.as_tuple().exponent) > places:
         raise ChargeRefused(
             "invalid_number", N_("The number is too large or has too many decimal places."), field
         )
@@ -96,16 +102,25 @@ def validate_charge(new: NewCharge) -> dict[str, Any]:
 
     :raise ChargeRefused: naming the first field at fault.
     """
-    return {
+    values = {
         "description": _text(new.description, "description", required=True),
         "quantity": _decimal(new.quantity, "quantity", QUANTITY_PLACES, positive=True),
-        "unit_price": _decimal(new.unit_price, "unit_price", PRICE_PLACES, positive=False),
+        "unit_price": _decimal(
+            new.unit_price, "unit_price", PRICE_PLACES, positive=False, limit=MAX_UNIT_PRICE
+        ),
         "tax_treatment": _choice(new.tax_treatment, TaxTreatment, "tax_treatment"),
         "timing": _choice(new.timing, ChargeTiming, "timing"),
         "vat_exemption_reason": _text(
             new.vat_exemption_reason, "vat_exemption_reason", required=False
         ),
     }
+    if values["quantity"] * values["unit_price"] >= MAX_LINE_AMOUNT:
+        raise ChargeRefused(
+            "invalid_number",
+            N_("The number is too large or has too many decimal places."),
+            "unit_price",
+        )
+    return values
 
 
 def charge_state(charge: OneOffCharge) -> dict[str, Any]:

@@ -143,6 +143,10 @@ def test_exempt_charge(shop):
         (NewCharge("x", 1.5, "1"), "invalid_number", "quantity"),
         (NewCharge("x", "1e30", "1"), "invalid_number", "quantity"),
         (NewCharge("x", "1", "-0.01"), "negative_price", "unit_price"),
+        # A unit price the exact-decimal columns cannot hold on SQLite (found by schemathesis).
+        (NewCharge("x", "29", "1269813225"), "invalid_number", "unit_price"),
+        # Each number within bounds, their product (the line's amount) not.
+        (NewCharge("x", "100000000", "99999"), "invalid_number", "unit_price"),
         (NewCharge("x", "1", "1", tax_treatment="food"), "invalid_choice", "tax_treatment"),
         (NewCharge("x", "1", "1", timing="later"), "invalid_choice", "timing"),
         (NewCharge(5, "1", "1"), "invalid_text", "description"),
