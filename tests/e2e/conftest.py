@@ -15,38 +15,8 @@ if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    # bypass_csp only so axe-core can be injected; the CSP itself is checked separately.
-    context = browser.new_context(
-        base_url=live_server.url(), bypass_csp=False, viewport={"width": 1280, "height": 900}
-    )
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
-    yield page
-    context.close()
+# The browser and page fixtures are in tests/conftest.py: one session-wide Chromium per
+# process for every e2e test wherever it lives (two Playwright instances in one process fail).
 
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import browser, login, page, screenshot_both  # noqa: F401 (fixtures)
+from tests.e2e.conftest import login, screenshot_both
 from tests.setup.logos import CLEAN_SVG
 
 

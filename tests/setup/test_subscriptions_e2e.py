@@ -8,15 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.extensions import db
-from tests.e2e import conftest as e2e
 from tests.e2e.conftest import login, screenshot_both
 from tests.setup.subs_support import Shop
 
 pytestmark = pytest.mark.e2e
 
-# The e2e fixtures (tests/e2e/conftest.py), here too.
-browser = e2e.browser
-page = e2e.page
 
 
 def test_subscribe_change_with_preview_cancel_and_charge(page, live_server, world):
