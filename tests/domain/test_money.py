@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.domain.money import CurrencyMismatch, Money, currency_exponent
+from portal.domain.money import (
+    CurrencyMismatch,
+    Money,
+    currency_exponent,
+    is_known_currency,
+    known_currencies,
+)
 
 
 @pytest.mark.parametrize(("code", "exponent"), [("EUR", 2), ("JPY", 0), ("KWD", 3), ("CHF", 2)])
@@ -215,3 +221,13 @@ def test_a_pattern_the_fast_path_cannot_express_is_left_to_babel(
     assert probes == []
 
     assert Money(123450, "EUR").format("en") == text
+
+
+@pytest.mark.parametrize(
+    ("code", "known"),
+    [("EUR", True), ("JPY", True), ("KWD", True), ("eur", False), ("XXX", False),
+     ("XAU", False), ("ZZZ", False), ("", False), (None, False), (978, False)],
+)  # fmt: skip
+def test_known_currencies_are_money_babel_knows(code, known):
+    assert is_known_currency(code) is known
+    assert ("EUR" in known_currencies()) and ("XTS" not in known_currencies())
