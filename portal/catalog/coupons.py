@@ -53,6 +53,10 @@ AMOUNT_OFF_MAX = 10**12
 PERIODS_MAX = 120
 
 
+#: The refusal of a coupon the company has already (a state, not bad input: the API's 409).
+ALREADY_APPLIED = N_("The company has this coupon already.")
+
+
 def coupon_dict(coupon: Coupon) -> dict[str, Any]:
     """The coupon as JSON-safe values (audit entries)."""
     return {
@@ -234,7 +238,7 @@ def add_coupon(
             SubscriptionCoupon.removed_at.is_(None),
         )
     ):
-        raise CatalogInvalid({"coupon": N_("The company has this coupon already.")})
+        raise CatalogInvalid({"coupon": ALREADY_APPLIED})
     applied = SubscriptionCoupon(
         tenant_id=subscription.tenant_id,
         subscription_id=subscription.id,

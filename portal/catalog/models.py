@@ -428,9 +428,7 @@ class SubscriptionCoupon(IdMixin, TenantMixin, Base):
 
     coupon: Mapped[Coupon] = relationship()
 
-    __table_args__ = (
-        sa.CheckConstraint("periods_used >= 0", name="periods_used_non_negative"),
-    )
+    __table_args__ = (sa.CheckConstraint("periods_used >= 0", name="periods_used_non_negative"),)
 
 
 class OneOffCharge(IdMixin, PublicIdMixin, TenantMixin, Base):

@@ -7,7 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.catalog.models import CompanyBillingSettings, Subscription, SubscriptionStatus
+from portal.catalog.models import (
+    CompanyBillingSettings,
+    Coupon,
+    Subscription,
+    SubscriptionCoupon,
+    SubscriptionStatus,
+)
 from portal.db import scoped
 from portal.tenancy.models import Tenant
 
@@ -65,3 +71,41 @@ def company_settings_list(
         query.order_by(*order, Tenant.id.asc()).limit(limit).offset(offset)
     ).all()
     return list(rows), int(total)
+
+
+def seller_coupon(session: Session, seller_id: int, code: str) -> Coupon | None:
+    """The seller's coupon with this code (codes are unique per seller), archived ones too."""
+    return session.scalars(
+        sa.select(Coupon).where(Coupon.seller_id == seller_id, Coupon.code == code)
+    ).first()
+
+
+def offered_coupons(session: Session, subscription: Subscription, seller_id: int) -> list[Coupon]:
+    """The coupons that could go on ``subscription``: the seller's, not archived, and for a
+    fixed amount in the subscription's currency; by code."""
+    return list(
+        session.scalars(
+            sa.select(Coupon)
+            .where(
+                Coupon.seller_id == seller_id,
+                Coupon.archived_at.is_(None),
+                sa.or_(Coupon.amount_off_minor.is_(None), Coupon.currency == subscription.currency),
+            )
+            .order_by(Coupon.code)
+        )
+    )
+
+
+def applied_coupon(
+    session: Session, subscription: Subscription, coupon: Coupon
+) -> SubscriptionCoupon | None:
+    """The coupon on ``subscription``: the one in force, else the last one removed; None if
+    it was never put on it."""
+    return session.scalars(
+        sa.select(SubscriptionCoupon)
+        .where(
+            SubscriptionCoupon.subscription_id == subscription.id,
+            SubscriptionCoupon.coupon_id == coupon.id,
+        )
+        .order_by(SubscriptionCoupon.removed_at.is_not(None), SubscriptionCoupon.id.desc())
+    ).first()

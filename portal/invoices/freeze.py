@@ -86,9 +86,7 @@ def _previous_status(obj: Invoice | CreditNote):
 
 
 def _was_issued(obj: Invoice | CreditNote | None) -> bool:
-    return (
-        obj is not None and instance_state(obj).persistent and _previous_status(obj) != "draft"
-    )
+    return obj is not None and instance_state(obj).persistent and _previous_status(obj) != "draft"
 
 
 def _changed(obj, columns: tuple[str, ...]) -> list[str]:

@@ -153,7 +153,6 @@ def on_invoices_paid(session: Session, invoice_ids: list[int]) -> None:
         after_commit_batch(session, _enqueue_receipts, invoice_id)
 
 
-
 # -- expiring cards -------------------------------------------------------------------------
 
 

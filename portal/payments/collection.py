@@ -428,8 +428,6 @@ def sweep_collections(session: Session, window: SweepWindow) -> int:
     return len(invoice_ids)
 
 
-
-
 def _enqueue_collection(invoice_ids: list[int]) -> None:
     try:
         collect_invoices_task(invoice_ids)
@@ -442,4 +440,3 @@ def on_invoices_finalized(session: Session, invoice_ids: list[int]) -> None:
     of those invoices once the transaction commits, one task per commit carrying them all."""
     for invoice_id in invoice_ids:
         after_commit_batch(session, _enqueue_collection, invoice_id)
-

@@ -95,5 +95,3 @@ def seller_tenant(session: Session, seller: Seller, public_id: Any) -> Tenant | 
     return session.scalars(
         sa.select(Tenant).where(Tenant.public_id == uid, Tenant.seller_id == seller.id)
     ).first()
-
-

@@ -139,6 +139,21 @@ class SubscriptionItemOut(BaseModel):
     quantity: str | None
 
 
+class AppliedCouponOut(BaseModel):
+    couponUid: str = Field(json_schema_extra={"format": "uuid"})
+    code: str
+    name: str
+    percentOff: str | None
+    amountOffMinor: int | None
+    currency: str | None
+    duration: Literal["once", "repeating", "forever"]
+    durationPeriods: int | None
+    periodsUsed: int = Field(description="Issued invoices that carried its allowance.")
+    appliedAt: dt.datetime
+    removedAt: dt.datetime | None
+    applies: bool = Field(description="Whether it discounts the next invoice.")
+
+
 class SubscriptionResource(BaseModel):
     instanceUid: str = Field(json_schema_extra={"format": "uuid"})
     companyUid: str = Field(json_schema_extra={"format": "uuid"})
@@ -155,6 +170,9 @@ class SubscriptionResource(BaseModel):
     canceledAt: dt.datetime | None
     cancelReason: str | None
     items: list[SubscriptionItemOut]
+    coupons: list[AppliedCouponOut] = Field(
+        description="Coupons put on it, removed ones too (applies: false)."
+    )
 
 
 class SubscriptionCancellation(BaseModel):
@@ -185,6 +203,13 @@ class PreviewOut(BaseModel):
 class SubscriptionCollection(BaseModel):
     data: list[SubscriptionResource]
     meta: dict
+
+
+class CouponApplyIn(_Body):
+    """The coupon by its uid or by its code (one of the two)."""
+
+    couponUid: Uid | None = None
+    code: Annotated[StrictStr, StringConstraints(min_length=1, max_length=60)] | None = None
 
 
 SubscriptionAnswer = ResourceResponse[SubscriptionResource]

@@ -18,6 +18,7 @@ from portal.api.console.subscription_schemas import (
     CancelQuery,
     ChargeAction,
     ChargeCreate,
+    CouponApplyIn,
     PreviewAnswer,
     PreviewIn,
     SubscriptionAction,
@@ -31,7 +32,16 @@ from portal.api.console.subscription_schemas import (
 )
 from portal.api.console.views import api
 from portal.api.core import ApiError, error_entry, request_id
-from portal.catalog.models import Subscription
+from portal.catalog.coupons import (
+    ALREADY_APPLIED,
+    add_coupon,
+    coupon_by_uid,
+    remove_coupon,
+    subscription_coupons,
+)
+from portal.catalog.models import Coupon, Subscription
+from portal.catalog.products import CatalogInvalid
+from portal.catalog.queries import applied_coupon, seller_coupon
 from portal.catalog.subscriptions import (
     ItemChange,
     NewItem,
@@ -127,9 +137,31 @@ def charge_refused(exc: ChargeRefused) -> ApiError:
     return ApiError(status, [error_entry(_location(exc.field, charge=True), exc.message, exc.code)])
 
 
+#: Coupon refusals about the subscription's state (the rest concern the coupon sent).
+COUPON_STATE = {"subscription": "subscription_canceled"}
+
+
+def coupon_refused(exc: CatalogInvalid) -> ApiError:
+    """A coupon the subscription cannot take: 409 for a canceled subscription or a coupon
+    it has already, 400 for a coupon it can never take (archived, another seller's, another
+    currency)."""
+    entries = []
+    status = 400
+    for field, message in exc.errors.items():
+        if field in COUPON_STATE:
+            status = 409
+            entries.append(error_entry(["path", "subscriptionUid"], message, COUPON_STATE[field]))
+        else:
+            code = "coupon_applied" if message == ALREADY_APPLIED else "invalid_value"
+            status = 409 if code == "coupon_applied" else status
+            entries.append(error_entry(["body", "couponUid"], message, code))
+    return ApiError(status, entries)
+
+
 RAISES: dict[type[Exception], Any] = {
     SubscriptionRefused: subscription_refused,
     ChargeRefused: charge_refused,
+    CatalogInvalid: coupon_refused,
 }
 
 
@@ -197,6 +229,23 @@ def subscription_resource(subscription: Subscription, tenant: Tenant) -> dict[st
                 else None,
             }
             for item in subscription.items
+        ],
+        "coupons": [
+            {
+                "couponUid": str(coupon.public_id),
+                "code": coupon.code,
+                "name": coupon.name,
+                "percentOff": _decimal(coupon.percent_off),
+                "amountOffMinor": coupon.amount_off_minor,
+                "currency": coupon.currency,
+                "duration": coupon.duration.value,
+                "durationPeriods": coupon.duration_periods,
+                "periodsUsed": applied.periods_used,
+                "appliedAt": applied.applied_at,
+                "removedAt": applied.removed_at,
+                "applies": applies,
+            }
+            for applied, coupon, applies in subscription_coupons(db.session, subscription)
         ],
     }
 
@@ -419,6 +468,82 @@ def preview_subscription(companyUid: str, subscriptionUid: str, body: PreviewIn)
     subscription = _subscription(tenant, subscriptionUid)
     change = _change(tenant, subscription, body.change) if body.change else None
     return console_envelope(preview_resource(preview(db.session, subscription, change)))
+
+
+# --- coupons on a subscription ---------------------------------------------------------------
+
+
+def _coupon_sent(tenant: Tenant, body: CouponApplyIn) -> Coupon:
+    if (body.couponUid is None) == (body.code is None):
+        raise ApiError(
+            400, [error_entry(["body"], "Send either couponUid or code.", "invalid_body")]
+        )
+    where: list[str | int]
+    if body.couponUid is not None:
+        coupon = coupon_by_uid(db.session, body.couponUid)
+        where = ["body", "couponUid"]
+    else:
+        coupon = seller_coupon(db.session, tenant.seller_id, body.code or "")
+        where = ["body", "code"]
+    if coupon is None or coupon.seller_id != tenant.seller_id:
+        raise ApiError(400, [error_entry(where, "Unknown coupon.", "unknown_coupon")])
+    return coupon
+
+
+@api.operation(
+    "POST",
+    "/<companyUid>/billing/subscriptions/<subscriptionUid>/coupons",
+    "Apply Coupon to Subscription",
+    body=CouponApplyIn,
+    response=SubscriptionAction,
+    status=201,
+    scope="write",
+    tags=TAGS,
+    errors=(404, 409),
+    raises=RAISES,
+)
+def post_subscription_coupon(companyUid: str, subscriptionUid: str, body: CouponApplyIn):
+    """Put one of the seller's coupons on the subscription, by uid or code: it discounts
+    the invoices planned from now on, as an allowance (BG-20), for its duration. 400 for an
+    unknown, archived or another currency's coupon; 409 when the company has the coupon
+    already or the subscription is canceled."""
+    tenant = _company(companyUid)
+    subscription = _subscription(tenant, subscriptionUid)
+    add_coupon(db.session, subscription, _coupon_sent(tenant, body), _actor())
+    response = action(subscription_resource(subscription, tenant))
+    response.status_code = 201
+    return response
+
+
+@api.operation(
+    "DELETE",
+    "/<companyUid>/billing/subscriptions/<subscriptionUid>/coupons/<couponUid>",
+    "Remove Coupon from Subscription",
+    response=SubscriptionAction,
+    scope="write",
+    tags=TAGS,
+    errors=(404,),
+    raises=RAISES,
+)
+def delete_subscription_coupon(companyUid: str, subscriptionUid: str, couponUid: str):
+    """Take the coupon off: invoices planned afterwards carry no allowance of it; issued
+    ones keep theirs. Removing it again changes nothing; a coupon never on the subscription
+    is 404."""
+    tenant = _company(companyUid)
+    subscription = _subscription(tenant, subscriptionUid)
+    coupon = coupon_by_uid(db.session, couponUid)
+    applied = applied_coupon(db.session, subscription, coupon) if coupon else None
+    if applied is None:
+        raise ApiError(
+            404,
+            [
+                error_entry(
+                    ["path", "couponUid"], "The subscription has no such coupon.", "not_found"
+                )
+            ],
+        )
+    remove_coupon(db.session, applied, _actor())
+    return action(subscription_resource(subscription, tenant))
 
 
 # --- one-off charges -------------------------------------------------------------------------

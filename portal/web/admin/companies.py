@@ -168,9 +168,7 @@ def start_company_job(company_id: str):
             start, start_ok = parse_date(request.form.get("start"))
             end, end_ok = parse_date(request.form.get("end"))
             if not (start and end and start_ok and end_ok):
-                raise AdminActionRefused(
-                    "invalid_range", N_("Enter a start and an end date.")
-                )
+                raise AdminActionRefused("invalid_range", N_("Enter a start and an end date."))
             job = start_quota_report(db.session, tenant, start, end, current_actor())
         else:
             raise AdminActionRefused("unknown_job", N_("Unknown job."))

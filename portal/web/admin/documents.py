@@ -115,4 +115,3 @@ def _counts(findings: list[dict] | None) -> dict[str, int]:
         severity = finding.get("severity", "fatal")
         counts[severity] = counts.get(severity, 0) + 1
     return counts
-

@@ -218,9 +218,7 @@ def _credit_lines(form: Any, inv: Invoice) -> dict[int, Decimal] | None:
                 "invalid_quantity", N_("Quantities must be numbers.")
             ) from None
     if not lines:
-        raise AdminActionRefused(
-            "nothing_to_credit", N_("Enter a quantity for at least one line.")
-        )
+        raise AdminActionRefused("nothing_to_credit", N_("Enter a quantity for at least one line."))
     return lines
 
 

@@ -1,5 +1,5 @@
-"""Admin pages of a company's subscriptions (subscribe, change with preview, cancel, resume)
-and its one-off charges."""
+"""Admin pages of a company's subscriptions (subscribe, change with preview, cancel, resume,
+coupons) and its one-off charges."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from portal.catalog.coupons import add_coupon, coupon_by_uid, remove_coupon, subscription_coupons
 from portal.catalog.models import ChargeTiming, Subscription, SubscriptionItem, TaxTreatment
+from portal.catalog.products import CatalogInvalid
+from portal.catalog.queries import applied_coupon, offered_coupons
 from portal.catalog.subscriptions import (
     ItemChange,
     NewItem,
@@ -98,12 +101,17 @@ def subscriptions(company_id: str):
             )
         ]
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    applying = {
+        s.id: [c.code for _a, c, applies in subscription_coupons(db.session, s) if applies]
+        for s in shown
+    }
     return render_template(
         "admin/subscriptions.html",
         tenant=tenant,
         subscriptions=shown,
         periods={s.id: _shown_period(s) for s in shown},
         ends={s.id: pending_end(s) for s in shown},
+        coupon_names=applying,
         query=query,
         page=page,
         pages=max(1, -(-len(rows) // PAGE_SIZE)),
@@ -344,6 +352,104 @@ def act_on_subscription(company_id: str, subscription_id: str, action: str):
     else:
         flash(_("The subscription is canceled."), "success")
     return _back(tenant)
+
+
+# -- coupons -----------------------------------------------------------------------------------
+
+
+def _coupons_page(tenant, subscription, values, errors, status=200):
+    page = render_template(
+        "admin/subscription_coupons.html",
+        tenant=tenant,
+        subscription=subscription,
+        applied_coupons=subscription_coupons(db.session, subscription),
+        offered=offered_coupons(db.session, subscription, tenant.seller_id),
+        values=values,
+        errors=errors,
+    )
+    return page, status
+
+
+@bp.get("/companies/<company_id>/subscriptions/<subscription_id>/coupons")
+@admin_view
+def subscription_coupons_page(company_id: str, subscription_id: str):
+    """The subscription's coupons (removed ones too) and the form that adds one."""
+    tenant = load_company(company_id)
+    return _coupons_page(tenant, _load_subscription(tenant, subscription_id), {}, {})
+
+
+@bp.post("/companies/<company_id>/subscriptions/<subscription_id>/coupons")
+@admin_view
+def add_subscription_coupon(company_id: str, subscription_id: str):
+    """Put the chosen coupon on the subscription; a refusal re-renders the form inline."""
+    tenant = load_company(company_id)
+    subscription = _load_subscription(tenant, subscription_id)
+    values = {"coupon": (request.form.get("coupon") or "").strip()}
+    coupon = coupon_by_uid(db.session, values["coupon"]) if values["coupon"] else None
+    errors: dict[str, str] = {}
+    if coupon is None or coupon.seller_id != tenant.seller_id:
+        errors["coupon"] = _("Choose a coupon.") if not values["coupon"] else _("Unknown coupon.")
+    else:
+        try:
+            add_coupon(db.session, subscription, coupon, current_actor())
+        except CatalogInvalid as exc:
+            for field, message in exc.errors.items():
+                errors["coupon" if field == "coupon" else "form"] = translated(message)
+    if errors:
+        db.session.rollback()
+        return _coupons_page(tenant, subscription, values, errors, 422)
+    flash(_("The coupon is on the subscription: the next invoices carry its discount."), "success")
+    return redirect(
+        url_for(
+            "admin.subscription_coupons_page",
+            company_id=tenant.public_id,
+            subscription_id=subscription.public_id,
+        ),
+        code=303,
+    )
+
+
+def _applied(tenant: Tenant, subscription_id: str, coupon_id: str):
+    subscription = _load_subscription(tenant, subscription_id)
+    coupon = coupon_by_uid(db.session, coupon_id)
+    applied = applied_coupon(db.session, subscription, coupon) if coupon else None
+    if applied is None or coupon is None:
+        abort(404)
+    return subscription, coupon, applied
+
+
+@bp.get("/companies/<company_id>/subscriptions/<subscription_id>/coupons/<coupon_id>/remove")
+@admin_view
+def confirm_remove_coupon(company_id: str, subscription_id: str, coupon_id: str):
+    """Confirmation before a coupon comes off the subscription."""
+    tenant = load_company(company_id)
+    subscription, coupon, _applied_row = _applied(tenant, subscription_id, coupon_id)
+    return render_template(
+        "admin/subscription_coupon_remove.html",
+        tenant=tenant,
+        subscription=subscription,
+        coupon=coupon,
+    )
+
+
+@bp.post("/companies/<company_id>/subscriptions/<subscription_id>/coupons/<coupon_id>/remove")
+@admin_view
+def remove_subscription_coupon(company_id: str, subscription_id: str, coupon_id: str):
+    """Take the coupon off (again: nothing changes)."""
+    tenant = load_company(company_id)
+    subscription, _coupon, applied = _applied(tenant, subscription_id, coupon_id)
+    remove_coupon(db.session, applied, current_actor())
+    flash(
+        _("The coupon is removed: invoices planned from now on carry no discount of it."), "success"
+    )
+    return redirect(
+        url_for(
+            "admin.subscription_coupons_page",
+            company_id=tenant.public_id,
+            subscription_id=subscription.public_id,
+        ),
+        code=303,
+    )
 
 
 # -- one-off charges ---------------------------------------------------------------------------
