@@ -14,7 +14,6 @@ from tests.setup.subs_support import Shop
 pytestmark = pytest.mark.e2e
 
 
-
 def test_subscribe_change_with_preview_cancel_and_charge(page, live_server, world):
     shop = Shop(world.a.tenant.seller)
     db.session.commit()
@@ -70,3 +69,47 @@ def test_subscribe_change_with_preview_cancel_and_charge(page, live_server, worl
         screenshot_both(page, name)
     expect(page.get_by_role("heading", name="Einmalige Belastung hinzufügen")).to_be_visible()
     assert not page.console_errors
+
+
+def test_coupon_added_and_removed_with_confirmation(page, live_server, world):
+    from portal.catalog.coupons import create_coupon
+    from portal.catalog.subscriptions import NewItem, create_subscription
+    from tests.setup.subs_support import ACTOR, D
+
+    shop = Shop(world.a.tenant.seller)
+    company = world.a.tenant
+    coupon = create_coupon(
+        db.session,
+        company.seller,
+        {
+            "code": "WELCOME",
+            "name": "Welcome",
+            "percent_off": "15",
+            "duration": "repeating",
+            "duration_periods": 3,
+        },
+        ACTOR,
+    )
+    create_subscription(
+        db.session,
+        company,
+        ACTOR,
+        items=[NewItem(shop.seat, D(3))],
+        start=dt.date.today().replace(day=1),
+    )
+    db.session.commit()
+    login(page, world.admin.email)
+    page.goto(f"/admin/companies/{company.public_id}/subscriptions")
+    page.locator(".subscription").get_by_role("link", name="Coupons").click()
+    page.get_by_role("button", name="Add coupon").click()
+    expect(page.locator("#coupon-error")).to_have_text("Choose a coupon.")
+    page.locator("#coupon").select_option(str(coupon.public_id))
+    page.get_by_role("button", name="Add coupon").click()
+    expect(page.get_by_text("the next invoices carry its discount")).to_be_visible()
+    expect(page.locator("#applied-coupons")).to_contain_text("15 %")
+    expect(page.locator("#applied-coupons")).to_contain_text("3 invoices")
+    screenshot_both(page, "subs-coupons")
+    page.get_by_role("link", name="Remove").click()
+    screenshot_both(page, "subs-coupon-remove")
+    page.locator("#confirm-button").click()
+    expect(page.locator("#applied-coupons")).to_contain_text("Removed on")

@@ -357,8 +357,8 @@ def act_on_subscription(company_id: str, subscription_id: str, action: str):
 # -- coupons -----------------------------------------------------------------------------------
 
 
-def _coupons_page(tenant, subscription, values, errors, status=200):
-    page = render_template(
+def _coupons_page(tenant, subscription, values, errors):
+    return render_template(
         "admin/subscription_coupons.html",
         tenant=tenant,
         subscription=subscription,
@@ -367,7 +367,6 @@ def _coupons_page(tenant, subscription, values, errors, status=200):
         values=values,
         errors=errors,
     )
-    return page, status
 
 
 @bp.get("/companies/<company_id>/subscriptions/<subscription_id>/coupons")
@@ -397,7 +396,7 @@ def add_subscription_coupon(company_id: str, subscription_id: str):
                 errors["coupon" if field == "coupon" else "form"] = translated(message)
     if errors:
         db.session.rollback()
-        return _coupons_page(tenant, subscription, values, errors, 422)
+        return _coupons_page(tenant, subscription, values, errors)
     flash(_("The coupon is on the subscription: the next invoices carry its discount."), "success")
     return redirect(
         url_for(
