@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, request
 
 from portal.api.console.catalog_schemas import (
     CouponAction,
@@ -34,6 +33,7 @@ from portal.api.console.catalog_schemas import (
     ProductResource,
 )
 from portal.api.console.collections import selected_paths, selection
+from portal.api.console.common import not_found, token_actor
 from portal.api.console.envelope import (
     action,
     check_request,
@@ -48,7 +48,8 @@ from portal.api.console.errors import ERRORS
 from portal.api.console.idempotency import idempotent
 from portal.api.console.query import Field, QueryLanguage
 from portal.api.console.schemas import ConsoleErrorResponse, collection_query, select_query
-from portal.api.core import Api, ApiError, error_entry, request_id
+from portal.api.console.serializers import coupon_terms
+from portal.api.core import Api, ApiError, error_entry
 from portal.api.openapi import register_docs
 from portal.catalog import coupons as coupon_services
 from portal.catalog import products as catalog
@@ -56,7 +57,6 @@ from portal.catalog.models import Coupon, Plan, Price
 from portal.catalog.products import CatalogInvalid
 from portal.db import parse_public_id
 from portal.extensions import db
-from portal.ops.audit import Actor
 from portal.tenancy.models import Seller, TokenKind
 
 PREFIX = "/api/v1/organizations/billing"
@@ -131,20 +131,6 @@ bp.before_request(check_request)
 bp.after_request(echo_headers)
 
 
-def _actor() -> Actor:
-    token = g.get("api_token")
-    return Actor(
-        label=f"api-token:{token.prefix}" if token else "api",
-        token_id=token.id if token else None,
-        ip_address=request.remote_addr,
-        request_id=request.headers.get("X-Request-id") or request_id(),
-    )
-
-
-def _missing(loc: list, what: str, status: int = 404) -> ApiError:
-    return ApiError(status, [error_entry(loc, f"{what} not found.", "not_found")])
-
-
 def _seller(uid: Any) -> Seller:
     value = parse_public_id(uid) if isinstance(uid, str) else None
     seller = (
@@ -153,7 +139,7 @@ def _seller(uid: Any) -> Seller:
         else None
     )
     if seller is None:
-        raise _missing(["body", "/sellerUid"], "Seller")
+        raise not_found(["body", "/sellerUid"], "Seller")
     return seller
 
 
@@ -218,15 +204,8 @@ def price_resource(price: Price) -> dict:
 def coupon_resource(coupon: Coupon) -> dict:
     seller = db.session.get(Seller, coupon.seller_id)
     return {
-        "couponUid": str(coupon.public_id),
+        **coupon_terms(coupon),
         "sellerUid": str(seller.public_id) if seller else "",
-        "code": coupon.code,
-        "name": coupon.name,
-        "percentOff": _decimal(coupon.percent_off),
-        "amountOffMinor": coupon.amount_off_minor,
-        "currency": coupon.currency,
-        "duration": coupon.duration.value,
-        "durationPeriods": coupon.duration_periods,
         "archived": coupon.archived_at is not None,
         "archivedAt": coupon.archived_at,
         "createdAt": coupon.created_at,
@@ -332,7 +311,7 @@ _TAGS = {"tags": ["Catalog"]}
 def _product(uid: str) -> Plan:
     plan = catalog.product_by_uid(db.session, uid)
     if plan is None:
-        raise _missing(["path", "productUid"], "Product")
+        raise not_found(["path", "productUid"], "Product")
     return plan
 
 
@@ -364,7 +343,7 @@ def create_product(body: ProductCreate):
     """A product (``code`` unique per seller, ``name``, ``description``) of a seller."""
     seller = _seller(body.sellerUid)
     values = {k: getattr(body, k) for k in ("code", "name", "description")}
-    plan = catalog.create_product(db.session, seller, values, _actor())
+    plan = catalog.create_product(db.session, seller, values, token_actor())
     response = action(product_resource(plan))
     response.status_code = 201
     return response
@@ -398,7 +377,7 @@ def patch_product(productUid: str, body: ProductPatch):
     """Change the fields sent (code, name, description); an archived product is refused."""
     plan = _product(productUid)
     values = {k: getattr(body, k) for k in body.model_fields_set}
-    catalog.update_product(db.session, plan, values, _actor())
+    catalog.update_product(db.session, plan, values, token_actor())
     return action(product_resource(plan))
 
 
@@ -413,7 +392,7 @@ def patch_product(productUid: str, body: ProductPatch):
 )
 def delete_product(productUid: str):
     """Archive: hidden from new subscriptions; existing ones keep billing; kept for history."""
-    plan = catalog.archive_product(db.session, _product(productUid), _actor())
+    plan = catalog.archive_product(db.session, _product(productUid), token_actor())
     return action(product_resource(plan))
 
 
@@ -423,7 +402,7 @@ def delete_product(productUid: str):
 def _price(uid: str) -> Price:
     price = catalog.price_by_uid(db.session, uid)
     if price is None:
-        raise _missing(["path", "priceUid"], "Price")
+        raise not_found(["path", "priceUid"], "Price")
     return price
 
 
@@ -461,8 +440,8 @@ def create_price(body: PriceCreate):
         else None
     )
     if plan is None:
-        raise _missing(["body", "/productUid"], "Product")
-    price = catalog.create_price(db.session, plan, _values(body, _PRICE_NAMES), _actor())
+        raise not_found(["body", "/productUid"], "Product")
+    price = catalog.create_price(db.session, plan, _values(body, _PRICE_NAMES), token_actor())
     response = action(price_resource(price))
     response.status_code = 201
     return response
@@ -497,7 +476,7 @@ def patch_price(priceUid: str, body: PricePatch):
     its new version (``version`` + 1, ``replacesUid`` the old one, which is renamed
     ``<code>@v<version>`` and archived; its subscriptions keep it until changed)."""
     price = catalog.update_price(
-        db.session, _price(priceUid), _values(body, _PRICE_NAMES), _actor()
+        db.session, _price(priceUid), _values(body, _PRICE_NAMES), token_actor()
     )
     return action(price_resource(price))
 
@@ -513,7 +492,7 @@ def patch_price(priceUid: str, body: PricePatch):
 )
 def delete_price(priceUid: str):
     """Archive: hidden from new subscriptions; existing ones keep billing it."""
-    price = catalog.archive_price(db.session, _price(priceUid), _actor())
+    price = catalog.archive_price(db.session, _price(priceUid), token_actor())
     return action(price_resource(price))
 
 
@@ -523,7 +502,7 @@ def delete_price(priceUid: str):
 def _coupon(uid: str) -> Coupon:
     coupon = coupon_services.coupon_by_uid(db.session, uid)
     if coupon is None:
-        raise _missing(["path", "couponUid"], "Coupon")
+        raise not_found(["path", "couponUid"], "Coupon")
     return coupon
 
 
@@ -557,7 +536,7 @@ def create_coupon(body: CouponCreate):
     Invoices show it as a document allowance (BG-20), never as a negative line."""
     seller = _seller(body.sellerUid)
     coupon = coupon_services.create_coupon(
-        db.session, seller, _values(body, _COUPON_NAMES), _actor()
+        db.session, seller, _values(body, _COUPON_NAMES), token_actor()
     )
     response = action(coupon_resource(coupon))
     response.status_code = 201
@@ -589,7 +568,7 @@ def get_coupon(couponUid: str, query):
 )
 def delete_coupon(couponUid: str):
     """Archive: no longer added to subscriptions; where it is, it keeps discounting."""
-    coupon = coupon_services.archive_coupon(db.session, _coupon(couponUid), _actor())
+    coupon = coupon_services.archive_coupon(db.session, _coupon(couponUid), token_actor())
     return action(coupon_resource(coupon))
 
 

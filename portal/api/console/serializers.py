@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import url_for
 
-from portal.catalog.models import CompanyBillingSettings
+from portal.catalog.models import CompanyBillingSettings, Coupon
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceStatus
 from portal.ops.models import Job, JobStatus
@@ -111,3 +111,20 @@ def job_resource(job: Job) -> dict:
     if isinstance(job.result, dict) and "csv" in job.result:
         links["csv"] = url_for("api_console.get_job_csv", jobUid=job.public_id)
     return resource
+
+
+def coupon_terms(coupon: Coupon) -> dict[str, Any]:
+    """What a coupon takes off and for how long (the catalog's coupon resource and the
+    coupons on a subscription)."""
+    return {
+        "couponUid": str(coupon.public_id),
+        "code": coupon.code,
+        "name": coupon.name,
+        "percentOff": None
+        if coupon.percent_off is None
+        else f"{Decimal(coupon.percent_off).normalize():f}",
+        "amountOffMinor": coupon.amount_off_minor,
+        "currency": coupon.currency,
+        "duration": coupon.duration.value,
+        "durationPeriods": coupon.duration_periods,
+    }

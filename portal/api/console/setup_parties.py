@@ -17,10 +17,11 @@ import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, g, request, url_for
+from flask import Response, request, url_for
 from pydantic import ValidationError
 
 from portal.api.console.collections import selected_paths, selection
+from portal.api.console.common import company_or_404, not_found, token_actor
 from portal.api.console.docs import DOC_EXTRAS
 from portal.api.console.envelope import (
     check_request,
@@ -63,17 +64,15 @@ from portal.api.core import (
     error_entry,
     file_response,
     read_body,
-    request_id,
     request_json,
 )
 from portal.api.openapi import register_docs
 from portal.catalog.settings import SettingsInvalid
 from portal.extensions import db
-from portal.ops.audit import Actor, AdminActionRefused
+from portal.ops.audit import AdminActionRefused
 from portal.tenancy.companies import (
     CompanyInvalid,
     archive_company,
-    company_by_public_id,
     company_list,
     create_company,
     update_company,
@@ -171,24 +170,10 @@ bp.before_request(check_request)
 bp.after_request(echo_headers)
 
 
-def _actor() -> Actor:
-    token = g.get("api_token")
-    return Actor(
-        label=f"api-token:{token.prefix}" if token else "api",
-        token_id=token.id if token else None,
-        ip_address=request.remote_addr,
-        request_id=request.headers.get("X-Request-id") or request_id(),
-    )
-
-
-def _missing(loc: str, what: str) -> ApiError:
-    return ApiError(404, [error_entry(["path", loc], f"{what} not found.", "not_found")])
-
-
 def _seller(seller_uid: str) -> Seller:
     seller = seller_by_public_id(db.session, seller_uid)
     if seller is None:
-        raise _missing("sellerUid", "Seller")
+        raise not_found(["path", "sellerUid"], "Seller")
     return seller
 
 
@@ -279,7 +264,7 @@ def post_seller(body):
     country) and IBAN check digits, the BIC, the e-mail address, and number formats that
     numbering can render (both {year} and {seq}); each refusal is a 400 at its property."""
     data = {SELLER_PROPERTIES[k]: v for k, v in body.model_dump().items() if v is not None}
-    seller = create_seller(db.session, data, _actor())
+    seller = create_seller(db.session, data, token_actor())
     return _created(
         seller_resource(seller, 0),
         url_for("api_console_sellers.get_seller", sellerUid=seller.public_id),
@@ -342,7 +327,7 @@ def patch_seller(sellerUid: str, query):
     changes = _changes(current, _patch_body(SellerPatch), [f"/{n}" for n in SELLER_PROPERTIES])
     if changes:
         data = {SELLER_PROPERTIES[pointer[1:]]: value for pointer, value in changes.items()}
-        update_seller(db.session, seller, data, _actor())
+        update_seller(db.session, seller, data, token_actor())
     return one(seller_resource(seller), selected_paths(query.select, SELLERS))
 
 
@@ -368,7 +353,7 @@ def put_seller_logo(sellerUid: str):
                 )
             ],
         )
-    set_seller_logo(db.session, seller, read_body(), _actor())
+    set_seller_logo(db.session, seller, read_body(), token_actor())
     return console_envelope(wire(seller_resource(seller)), errors=[])
 
 
@@ -379,7 +364,7 @@ def put_seller_logo(sellerUid: str):
 def delete_seller_logo(sellerUid: str):
     """Remove the seller's logo: documents issued from now on show the name only."""
     seller = _seller(sellerUid)
-    set_seller_logo(db.session, seller, None, _actor())
+    set_seller_logo(db.session, seller, None, token_actor())
     return console_envelope(wire(seller_resource(seller)), errors=[])
 
 
@@ -391,7 +376,7 @@ def get_seller_logo(sellerUid: str):
     """The stored (cleaned) logo file."""
     seller = _seller(sellerUid)
     if not seller.logo or not seller.logo_mime:
-        raise _missing("sellerUid", "Logo")
+        raise not_found(["path", "sellerUid"], "Logo")
     extension = "png" if seller.logo_mime == "image/png" else "svg"
     response = file_response(seller.logo, seller.logo_mime, f"logo-{seller.public_id}.{extension}")
     # Opened directly, an SVG is a document: it may show itself and nothing else.
@@ -444,13 +429,6 @@ def company_resource(tenant: Tenant, seller: Seller, profile: BillingProfile | N
         "billingProfile": billing,
         "createdAt": tenant.created_at,
     }
-
-
-def _company(company_uid: str) -> Tenant:
-    tenant = company_by_public_id(db.session, company_uid)
-    if tenant is None:
-        raise _missing("companyUid", "Company")
-    return tenant
 
 
 def _company_answer(tenant: Tenant) -> dict:
@@ -534,7 +512,7 @@ def post_company(body):
         data["billing_settings"] = {
             SETTINGS_COLUMNS[k][0]: v for k, v in values["billingSettings"].items() if v is not None
         }
-    tenant = create_company(db.session, data, _actor())
+    tenant = create_company(db.session, data, token_actor())
     return _created(
         _company_answer(tenant), url_for("api_console.get_company", companyUid=tenant.public_id)
     )
@@ -546,7 +524,7 @@ def post_company(body):
 )  # fmt: skip
 def get_company(companyUid: str, query):
     """One company (archived ones too: their history stays readable)."""
-    return one(_company_answer(_company(companyUid)), selected_paths(query.select, COMPANIES))
+    return one(_company_answer(company_or_404(companyUid)), selected_paths(query.select, COMPANIES))
 
 
 @console_api.operation(
@@ -559,7 +537,7 @@ def patch_company(companyUid: str, query):
     name, slug, sellerUid, currency, language and billingProfile properties; all or
     nothing. Billing settings change at …/billing/settings/. The currency cannot change
     once the company has invoices or subscriptions; an archived company is a 409."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     current = wire(_company_answer(tenant))
     changes = _changes(current, _patch_body(CompanyPatch), COMPANY_VALUES)
     if changes:
@@ -573,7 +551,7 @@ def patch_company(companyUid: str, query):
                 data[{"sellerUid": "seller"}.get(parts[0], parts[0])] = value
         if profile:
             data["billing_profile"] = profile
-        update_company(db.session, tenant, data, _actor())
+        update_company(db.session, tenant, data, token_actor())
     return one(_company_answer(tenant), selected_paths(query.select, COMPANIES))
 
 
@@ -585,6 +563,6 @@ def delete_company(companyUid: str):
     """Archive the company: the invoice run and "generate now" skip it, nothing new is
     invoiced; its invoices, payments and records stay and can be read (GET still answers,
     with ``archived: true``). Archiving twice is a 409."""
-    tenant = _company(companyUid)
-    archive_company(db.session, tenant, _actor())
+    tenant = company_or_404(companyUid)
+    archive_company(db.session, tenant, token_actor())
     return console_envelope(wire(_company_answer(tenant)), errors=[])

@@ -10,9 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response
 
+from portal.api.console.common import company_or_404, token_actor
 from portal.api.console.envelope import action, console_envelope, correlation_meta, one
+from portal.api.console.serializers import coupon_terms
 from portal.api.console.subscription_schemas import (
     CancellationAction,
     CancelQuery,
@@ -31,7 +33,7 @@ from portal.api.console.subscription_schemas import (
     UsageBatchIn,
 )
 from portal.api.console.views import api
-from portal.api.core import ApiError, error_entry, request_id
+from portal.api.core import ApiError, error_entry
 from portal.catalog.coupons import (
     ALREADY_APPLIED,
     add_coupon,
@@ -61,9 +63,7 @@ from portal.catalog.subscriptions import (
 from portal.extensions import db
 from portal.invoices.charges import ChargeRefused, NewCharge, add_charge
 from portal.invoices.models import CreditNote, Invoice
-from portal.ops.audit import Actor
 from portal.tenancy.models import Tenant
-from portal.tenancy.queries import tenant_by_public_id
 from portal.usage.services import (
     MAX_BATCH,
     EventResult,
@@ -165,25 +165,6 @@ RAISES: dict[type[Exception], Any] = {
 }
 
 
-def _actor() -> Actor:
-    token = g.get("api_token")
-    return Actor(
-        label=f"api-token:{token.prefix}" if token else "api",
-        token_id=token.id if token else None,
-        ip_address=request.remote_addr,
-        request_id=request.headers.get("X-Request-id") or request_id(),
-    )
-
-
-def _company(company_uid: str) -> Tenant:
-    tenant = tenant_by_public_id(db.session, company_uid)
-    if tenant is None:
-        raise ApiError(
-            404, [error_entry(["path", "companyUid"], "Company not found.", "not_found")]
-        )
-    return tenant
-
-
 def _subscription(tenant: Tenant, subscription_uid: str) -> Subscription:
     subscription = find_subscription(db.session, tenant, subscription_uid)
     if subscription is None:
@@ -232,14 +213,7 @@ def subscription_resource(subscription: Subscription, tenant: Tenant) -> dict[st
         ],
         "coupons": [
             {
-                "couponUid": str(coupon.public_id),
-                "code": coupon.code,
-                "name": coupon.name,
-                "percentOff": _decimal(coupon.percent_off),
-                "amountOffMinor": coupon.amount_off_minor,
-                "currency": coupon.currency,
-                "duration": coupon.duration.value,
-                "durationPeriods": coupon.duration_periods,
+                **coupon_terms(coupon),
                 "periodsUsed": applied.periods_used,
                 "appliedAt": applied.applied_at,
                 "removedAt": applied.removed_at,
@@ -298,7 +272,7 @@ def preview_resource(invoice: PreviewInvoice | None) -> dict[str, Any] | None:
 def get_subscriptions(companyUid: str):
     """The company's subscriptions, newest first, with items, periods, trial and pending
     cancellation."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     rows = [subscription_resource(s, tenant) for s in company_subscriptions(db.session, tenant)]
     return console_envelope(
         rows,
@@ -323,7 +297,7 @@ def post_subscription(companyUid: str, body: SubscriptionCreate):
     of one interval: licensed ones with a quantity above 0, metered ones without. 400 for an
     unknown price, another currency, a bad quantity, a trial end or billing anchor before
     the start; 409 for an archived company. Nothing is written then."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     items = [
         NewItem(
             find_price(db.session, tenant, item.priceUid, field=f"items.{index}.price"),
@@ -334,7 +308,7 @@ def post_subscription(companyUid: str, body: SubscriptionCreate):
     subscription = create_subscription(
         db.session,
         tenant,
-        _actor(),
+        token_actor(),
         items=items,
         start=body.startDate,
         billing_anchor=body.billingAnchor,
@@ -355,7 +329,7 @@ def post_subscription(companyUid: str, body: SubscriptionCreate):
 )
 def get_subscription(companyUid: str, subscriptionUid: str):
     """One subscription of the company (another company's is 404)."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     return one(subscription_resource(_subscription(tenant, subscriptionUid), tenant), [])
 
 
@@ -394,7 +368,7 @@ def patch_subscription(companyUid: str, subscriptionUid: str, body: Subscription
     """Change one item's quantity and/or price from a day of the current period (the
     period's invoice prorates it; 400 outside the period, 409 once the period is invoiced),
     or resume a pending cancellation with ``{"cancelAtPeriodEnd": false}``."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     subscription = _subscription(tenant, subscriptionUid)
     if (body.change is None) == (body.cancelAtPeriodEnd is None):
         raise ApiError(
@@ -406,9 +380,11 @@ def patch_subscription(companyUid: str, subscriptionUid: str, body: Subscription
             ],
         )
     if body.change is not None:
-        change_item(db.session, subscription, _actor(), _change(tenant, subscription, body.change))
+        change_item(
+            db.session, subscription, token_actor(), _change(tenant, subscription, body.change)
+        )
     else:
-        resume_subscription(db.session, subscription, _actor())
+        resume_subscription(db.session, subscription, token_actor())
     return action(subscription_resource(subscription, tenant))
 
 
@@ -428,12 +404,12 @@ def delete_subscription(companyUid: str, subscriptionUid: str, query: CancelQuer
     PATCH); ``at=now`` ends the period early on ``effectiveDate`` (default today): its final
     invoice is issued, or, when the period is invoiced already, a credit note returns the
     unused share of its licensed lines."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     subscription = _subscription(tenant, subscriptionUid)
     result = cancel_subscription(
         db.session,
         subscription,
-        _actor(),
+        token_actor(),
         at_period_end=query.at == "periodEnd",
         reason=query.reason,
         on=query.effectiveDate,
@@ -464,7 +440,7 @@ def preview_subscription(companyUid: str, subscriptionUid: str, body: PreviewIn)
     """The invoice of the current period as the invoice run would issue it with the change
     (computed by the run's own code; nothing is written). ``data`` is null when the period
     bills nothing. The change is checked as PATCH checks it."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     subscription = _subscription(tenant, subscriptionUid)
     change = _change(tenant, subscription, body.change) if body.change else None
     return console_envelope(preview_resource(preview(db.session, subscription, change)))
@@ -507,9 +483,9 @@ def post_subscription_coupon(companyUid: str, subscriptionUid: str, body: Coupon
     the invoices planned from now on, as an allowance (BG-20), for its duration. 400 for an
     unknown, archived or another currency's coupon; 409 when the company has the coupon
     already or the subscription is canceled."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     subscription = _subscription(tenant, subscriptionUid)
-    add_coupon(db.session, subscription, _coupon_sent(tenant, body), _actor())
+    add_coupon(db.session, subscription, _coupon_sent(tenant, body), token_actor())
     response = action(subscription_resource(subscription, tenant))
     response.status_code = 201
     return response
@@ -529,7 +505,7 @@ def delete_subscription_coupon(companyUid: str, subscriptionUid: str, couponUid:
     """Take the coupon off: invoices planned afterwards carry no allowance of it; issued
     ones keep theirs. Removing it again changes nothing; a coupon never on the subscription
     is 404."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     subscription = _subscription(tenant, subscriptionUid)
     coupon = coupon_by_uid(db.session, couponUid)
     applied = applied_coupon(db.session, subscription, coupon) if coupon else None
@@ -542,7 +518,7 @@ def delete_subscription_coupon(companyUid: str, subscriptionUid: str, couponUid:
                 )
             ],
         )
-    remove_coupon(db.session, applied, _actor())
+    remove_coupon(db.session, applied, token_actor())
     return action(subscription_resource(subscription, tenant))
 
 
@@ -582,11 +558,11 @@ def post_charge(companyUid: str, body: ChargeCreate):
     """A one-off charge in the company's currency: quantity above 0, unit price 0 or more.
     ``nextInvoice`` puts it on the company's next periodic invoice (billed once); ``now``
     issues it at once as an invoice of its own (``invoiceUid``)."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     charge = add_charge(
         db.session,
         tenant,
-        _actor(),
+        token_actor(),
         NewCharge(
             description=body.description,
             quantity=body.quantity,
@@ -646,7 +622,7 @@ def post_usage(companyUid: str, body: UsageBatchIn) -> Response:
     (the others ``not_written``) and one error per refused event. More than 1,000 events is
     a 422 and nothing is written.
     """
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     if len(body.events) > MAX_BATCH:
         return console_envelope(
             None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response, g, jsonify, request, url_for
+from flask import Response, jsonify, url_for
 
 from portal.api.console import serializers as out
 from portal.api.console.collections import (
@@ -28,6 +28,7 @@ from portal.api.console.collections import (
     selected_paths,
     selection,
 )
+from portal.api.console.common import company_or_404, not_found, token_actor
 from portal.api.console.docs import DOC_EXTRAS
 from portal.api.console.envelope import (
     PREFIX,
@@ -61,7 +62,7 @@ from portal.api.console.schemas import (
     SettingsAnswer,
     SettingsCollection,
 )
-from portal.api.core import Api, ApiError, error_entry, file_response, request_id, request_json
+from portal.api.core import Api, ApiError, error_entry, file_response, request_json
 from portal.api.openapi import register_docs
 from portal.catalog.queries import company_settings_list, stored_company_settings
 from portal.catalog.settings import update_company_settings
@@ -72,11 +73,10 @@ from portal.invoices.actions import delete_draft_invoice, send
 from portal.invoices.models import Invoice
 from portal.invoices.queries import admin_invoice_list, find_invoice
 from portal.invoices.run import start_invoice_generation
-from portal.ops.audit import Actor, AdminActionRefused
+from portal.ops.audit import AdminActionRefused
 from portal.ops.models import Job, JobStatus
 from portal.ops.queries import job_by_public_id
 from portal.tenancy.models import Tenant, TokenKind
-from portal.tenancy.queries import tenant_by_public_id
 from portal.usage.reports import start_quota_report
 
 api = Api(
@@ -98,38 +98,17 @@ bp.before_request(check_request)
 bp.after_request(echo_headers)
 
 
-def _actor() -> Actor:
-    token = g.get("api_token")
-    return Actor(
-        label=f"api-token:{token.prefix}" if token else "api",
-        token_id=token.id if token else None,
-        ip_address=request.remote_addr,
-        request_id=request.headers.get("X-Request-id") or request_id(),
-    )
-
-
-def _missing(loc: str, what: str) -> ApiError:
-    return ApiError(404, [error_entry(["path", loc], f"{what} not found.", "not_found")])
-
-
-def _company(company_uid: str) -> Tenant:
-    tenant = tenant_by_public_id(db.session, company_uid)
-    if tenant is None:
-        raise _missing("companyUid", "Company")
-    return tenant
-
-
 def _invoice(invoice_uid: str) -> Invoice:
     invoice = find_invoice(db.session, invoice_uid)
     if invoice is None:
-        raise _missing("invoiceUid", "Invoice")
+        raise not_found(["path", "invoiceUid"], "Invoice")
     return invoice
 
 
 def _job(job_uid: str) -> Job:
     job = job_by_public_id(db.session, job_uid)
     if job is None:
-        raise _missing("jobUid", "Job")
+        raise not_found(["path", "jobUid"], "Job")
     return job
 
 
@@ -173,7 +152,7 @@ def get_all_settings(query):
 )
 def get_settings(companyUid: str, query):
     """Billing settings of one company (defaults when it has never been configured)."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     resource = out.settings_resource(tenant, stored_company_settings(db.session, tenant))
     return one(resource, selected_paths(query.select, SETTINGS))
 
@@ -196,7 +175,7 @@ def patch_settings(companyUid: str, query):
     ``remove`` clears a setting that may be empty (paymentTermsDays, notes).
     """
 
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     current = out.settings_resource(tenant, stored_company_settings(db.session, tenant))
     patch = request_json(("application/json", "application/json-patch+json"), patch_location)
     if patch is None:
@@ -204,7 +183,7 @@ def patch_settings(companyUid: str, query):
             400, [error_entry(["body"], "Send a JSON Patch array as JSON.", "invalid_body")]
         )
     patched = apply_patch(current, checked_patch(patch))
-    update_company_settings(db.session, tenant, settings_values(patched, current), _actor())
+    update_company_settings(db.session, tenant, settings_values(patched, current), token_actor())
     resource = out.settings_resource(tenant, stored_company_settings(db.session, tenant))
     return one(resource, selected_paths(query.select, SETTINGS))
 
@@ -254,7 +233,7 @@ def get_all_invoices(query):
 )
 def get_company_invoices(companyUid: str, query):
     """One company's invoices in a date range of at most one year."""
-    return _invoices(query, _company(companyUid))
+    return _invoices(query, company_or_404(companyUid))
 
 
 @api.operation(
@@ -285,7 +264,7 @@ def delete_invoice(invoiceUid: str):
     """Delete a draft. A finalized invoice is refused (409): void it or issue a credit note."""
     invoice = _invoice(invoiceUid)
     uid = str(invoice.public_id)
-    delete_draft_invoice(db.session, invoice, _actor())
+    delete_draft_invoice(db.session, invoice, token_actor())
     return action({"instanceUid": uid, "deleted": True})
 
 
@@ -345,7 +324,7 @@ def invoice_pdf_download(invoiceUid: str, query: PdfDownloadQuery):
 def change_paid_state(invoiceUid: str, query: PaidStateQuery):
     """Mark an issued invoice Paid or Unpaid; records a ledger movement and an audit entry."""
     invoice = _invoice(invoiceUid)
-    change(db.session, invoice, query.status == "Paid", _actor())
+    change(db.session, invoice, query.status == "Paid", token_actor())
     return action(_invoice_resource(invoice))
 
 
@@ -361,7 +340,7 @@ def change_paid_state(invoiceUid: str, query: PaidStateQuery):
 def send_invoice(invoiceUid: str):
     """E-mail the invoice to the company's billing contact; finalized becomes sent."""
     invoice = _invoice(invoiceUid)
-    send(db.session, invoice, _actor())
+    send(db.session, invoice, token_actor())
     return action(_invoice_resource(invoice))
 
 
@@ -384,9 +363,9 @@ def generate_invoices(companyUid: str, query: GenerateQuery):
     """Queue the invoice generation of one month (default: the previous month) for a company.
     Answers 202 with the job; 200 when the job was already done when the answer was made.
     Progress and result at the job's URL."""
-    tenant = _company(companyUid)
+    tenant = company_or_404(companyUid)
     month = query.period or _previous_month()
-    job = start_invoice_generation(db.session, tenant, month, _actor())
+    job = start_invoice_generation(db.session, tenant, month, token_actor())
     return _job_answer(job)
 
 
@@ -405,8 +384,8 @@ def generate_invoices(companyUid: str, query: GenerateQuery):
 def generate_quota_report(companyUid: str, query: ReportQuery):
     """Queue a quota usage report (usage against quotas per metric) for the date range; the
     job's result holds the rows as JSON and CSV."""
-    tenant = _company(companyUid)
-    job = start_quota_report(db.session, tenant, query.fromDate, query.toDate, _actor())
+    tenant = company_or_404(companyUid)
+    job = start_quota_report(db.session, tenant, query.fromDate, query.toDate, token_actor())
     return _job_answer(job)
 
 

@@ -357,6 +357,17 @@ def act_on_subscription(company_id: str, subscription_id: str, action: str):
 # -- coupons -----------------------------------------------------------------------------------
 
 
+def _to_coupons(tenant: Tenant, subscription: Subscription):
+    return redirect(
+        url_for(
+            "admin.subscription_coupons_page",
+            company_id=tenant.public_id,
+            subscription_id=subscription.public_id,
+        ),
+        code=303,
+    )
+
+
 def _coupons_page(tenant, subscription, values, errors):
     return render_template(
         "admin/subscription_coupons.html",
@@ -398,14 +409,7 @@ def add_subscription_coupon(company_id: str, subscription_id: str):
         db.session.rollback()
         return _coupons_page(tenant, subscription, values, errors)
     flash(_("The coupon is on the subscription: the next invoices carry its discount."), "success")
-    return redirect(
-        url_for(
-            "admin.subscription_coupons_page",
-            company_id=tenant.public_id,
-            subscription_id=subscription.public_id,
-        ),
-        code=303,
-    )
+    return _to_coupons(tenant, subscription)
 
 
 def _applied(tenant: Tenant, subscription_id: str, coupon_id: str):
@@ -441,14 +445,7 @@ def remove_subscription_coupon(company_id: str, subscription_id: str, coupon_id:
     flash(
         _("The coupon is removed: invoices planned from now on carry no discount of it."), "success"
     )
-    return redirect(
-        url_for(
-            "admin.subscription_coupons_page",
-            company_id=tenant.public_id,
-            subscription_id=subscription.public_id,
-        ),
-        code=303,
-    )
+    return _to_coupons(tenant, subscription)
 
 
 # -- one-off charges ---------------------------------------------------------------------------
