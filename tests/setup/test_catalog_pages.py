@@ -227,3 +227,12 @@ def test_pages_are_for_admins_only(client, auth, world):
     auth.login(world.a.owner.email)
     assert client.get("/admin/catalog").status_code == 404
     assert client.get("/admin/coupons").status_code == 404
+
+
+def test_tier_inputs_are_labelled_by_their_tier(admin, seller_uid):
+    plan = _product(admin, seller_uid)
+    form = admin.get(f"/admin/catalog/{plan.public_id}/prices/new?model=graduated").get_data(
+        as_text=True
+    )
+    assert 'for="tier-1-flat_amount">Tier 2: Flat fee</label>' in form
+    assert 'for="tier-0-unit_amount">Tier 1: Per unit</label>' in form
