@@ -223,10 +223,11 @@ def test_an_operator_bills_a_company_from_an_empty_install_through_the_pages(
     }
     page.goto("/admin/catalog")
     page.get_by_role("link", name="Cloud workspace").click()
+    page.wait_for_url(re.compile(r"/admin/catalog/[0-9a-f-]{36}$"))
     product_path = page.url.replace(live_server.url(), "")
     forms["price-new"] = f"{product_path}/prices/new?model=graduated&usage_kind=metered"
     for name, path in forms.items():
-        page.goto(path)
+        assert page.goto(path).ok, path
         if name == "company-new":
             page.locator("#new-company summary").click()
         english[name] = set(_texts(page))
@@ -235,7 +236,7 @@ def test_an_operator_bills_a_company_from_an_empty_install_through_the_pages(
     expect(page.locator("html")).to_have_attribute("lang", "de")
     report = []
     for name, path in forms.items():
-        page.goto(path)
+        assert page.goto(path).ok, path
         if name == "company-new":
             page.locator("#new-company summary").click()
         shot(page, f"de-{name}")
