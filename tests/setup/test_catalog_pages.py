@@ -227,3 +227,24 @@ def test_pages_are_for_admins_only(client, auth, world):
     auth.login(world.a.owner.email)
     assert client.get("/admin/catalog").status_code == 404
     assert client.get("/admin/coupons").status_code == 404
+
+
+def test_tier_inputs_are_labelled_by_their_tier(admin, seller_uid):
+    plan = _product(admin, seller_uid)
+    form = admin.get(f"/admin/catalog/{plan.public_id}/prices/new?model=graduated").get_data(
+        as_text=True
+    )
+    assert 'for="tier-1-flat_amount">Tier 2: Flat fee</label>' in form
+    assert 'for="tier-0-unit_amount">Tier 1: Per unit</label>' in form
+
+
+def test_a_link_naming_the_model_keeps_the_other_defaults(admin, seller_uid):
+    plan = _product(admin, seller_uid)
+    form = admin.get(
+        f"/admin/catalog/{plan.public_id}/prices/new?model=graduated&usage_kind=metered"
+    ).get_data(as_text=True)
+    assert 'name="currency" maxlength="3" value="EUR"' in form
+    assert 'name="interval_count" maxlength="3" value="1"' in form
+    assert 'name="unit_code" maxlength="3" value="C62"' in form
+    assert 'name="trial_days" maxlength="4" value="0"' in form
+    assert 'name="tier-1-up_to"' in form and 'name="metric"' in form

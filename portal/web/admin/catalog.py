@@ -282,6 +282,20 @@ def _price_values(form, *, keep_blank: bool = False) -> dict[str, Any]:
     return values
 
 
+def _with_args(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the query string's: the whole form when htmx sends it (a model
+    change), else only the fields a link names, so the other defaults stay filled in."""
+    if not request.args:
+        return values
+    parsed = _price_values(request.args, keep_blank=True)
+    if "csrf_token" not in request.args:
+        named = set(request.args) | ({"tiers"} if "tier_count" in request.args else set())
+        parsed = {name: value for name, value in parsed.items() if name in named}
+        if parsed.get("model", values.get("model")) not in ("graduated", "volume"):
+            parsed["tiers"] = []
+    return {**values, **parsed}
+
+
 def _service_values(values: dict) -> dict[str, Any]:
     """Form values as the services take them: the tiers' empty bounds are none."""
     clean = dict(values)
@@ -324,10 +338,7 @@ def _form_values_of(price) -> dict[str, Any]:
 def new_price(product_id: str):
     """The form of a new price; ``?model=`` (htmx on change) shows that model's fields."""
     plan = _product(product_id)
-    values = _blank_price()
-    if request.args:
-        values = {**values, **_price_values(request.args, keep_blank=True)}
-    return _price_form(plan, values)
+    return _price_form(plan, _with_args(_blank_price()))
 
 
 @bp.post("/catalog/<product_id>/prices")
@@ -359,10 +370,7 @@ def _with_tier(values: dict) -> dict:
 def edit_price(price_id: str):
     """The form of a price's terms (an invoiced price gets a new version when saved)."""
     price = _price(price_id)
-    values = _form_values_of(price)
-    if request.args:
-        values = {**values, **_price_values(request.args, keep_blank=True)}
-    return _price_form(price.plan, values, price=price)
+    return _price_form(price.plan, _with_args(_form_values_of(price)), price=price)
 
 
 @bp.post("/prices/<price_id>")
