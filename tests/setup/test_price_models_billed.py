@@ -18,13 +18,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import sqlalchemy as sa
 
-from portal.catalog.coupons import add_coupon, coupon_by_uid
-from portal.catalog.subscriptions import find_subscription
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.tenancy.models import Tenant
 from tests.api_console.conftest import admin_token
-from tests.setup.subs_support import ACTOR
 
 D = Decimal
 START = dt.date.today().replace(day=1)
@@ -306,7 +303,7 @@ def test_a_percentage_coupon_discounts_the_net_before_vat(admin, product, runner
         model="volume",
         tiers=[{"upTo": "10", "unitAmount": "15.00"}, {"upTo": None, "unitAmount": "12.50"}],
     )
-    coupon = admin.created(
+    admin.created(
         "/billing/coupons",
         {
             "sellerUid": product["sellerUid"],
@@ -321,15 +318,11 @@ def test_a_percentage_coupon_discounts_the_net_before_vat(admin, product, runner
         company,
         [{"priceUid": seats["priceUid"], "quantity": "7"}, {"priceUid": storage["priceUid"]}],
     )
-    # Neither the console API nor the pages put a coupon on a subscription yet: the service.
-    tenant = db.session.scalars(sa.select(Tenant).where(Tenant.slug == company["slug"])).one()
-    add_coupon(
-        db.session,
-        find_subscription(db.session, tenant, subscription["instanceUid"]),
-        coupon_by_uid(db.session, coupon["couponUid"]),
-        ACTOR,
+    admin.created(
+        f"/companies/{company['companyUid']}/billing/subscriptions/"
+        f"{subscription['instanceUid']}/coupons",
+        {"code": "WELCOME15"},
     )
-    db.session.commit()
     admin.usage(company, "storage_gb", ["333"])
     invoice = _billed(runner, company)
     # By hand: 7 seats in the first tier: 7 × 15.00 = 105.00; 333 GB = 3.33 → 4 packages ×
