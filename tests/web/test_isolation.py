@@ -45,6 +45,8 @@ OBJECT_ARGUMENTS = {
     "subscription_id": lambda world: str(_subscription_of_b(world).public_id),
     "subscriptionUid": lambda world: str(_subscription_of_b(world).public_id),
     "seller_id": lambda world: str(world.b.tenant.seller.public_id),
+    # Quotas are named by metric within a company (B's company in the path).
+    "metric": lambda world: "api_calls",
 }
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from decimal import Decimal
 
+from babel.numbers import NumberFormatError, parse_decimal
 from flask import abort, flash, redirect, request
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -16,6 +20,11 @@ from portal.ops.models import Job
 from portal.ops.queries import job_by_public_id
 from portal.tenancy.models import Tenant
 from portal.tenancy.queries import tenant_by_public_id
+from portal.web.i18n import current_locale_name
+
+#: What a number may be written with: digits, the locale's separators and a sign (no
+#: exponents or NaN, which Decimal would read).
+NUMBER = re.compile(r"-?[0-9][0-9.,]*")
 
 
 def current_actor() -> Actor:
@@ -87,3 +96,23 @@ def positive_int(value: str | None, default: int) -> int | None:
     except ValueError:
         return None
     return number if number >= 1 else None
+
+
+def locale_decimal(text: str) -> Decimal | None:
+    """A number as the viewer writes it ("1,500.5" in English, "1.500,5" in German); None
+    when it is not one.
+
+    Strict parsing refuses misplaced group separators, so "1.500" typed on a German page is
+    1500, never 1.5, and "1,5" on an English page is an error rather than fifteen.
+    """
+    try:
+        if not NUMBER.fullmatch(text):
+            raise NumberFormatError(text)
+        return parse_decimal(text, locale=current_locale_name(), strict=True)
+    except NumberFormatError:
+        return None
+
+
+def number_example() -> str:
+    """1500.5 as the viewer writes numbers, for "enter a number such as …" messages."""
+    return format_decimal(Decimal("1500.5"), format="#,##0.0")

@@ -4,13 +4,10 @@ console API uses (``usage/services.ingest_usage``), and the latest records."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from decimal import Decimal
 
-from babel.numbers import NumberFormatError, parse_decimal
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from portal.catalog.queries import company_subscriptions
@@ -25,13 +22,9 @@ from portal.usage.services import (
     ingest_usage,
 )
 from portal.web.admin.blueprint import bp
-from portal.web.admin.common import load_company
+from portal.web.admin.common import load_company, locale_decimal, number_example
 from portal.web.guards import admin_view
-from portal.web.i18n import current_locale_name
 
-#: What a quantity may be written with: digits, the locale's separators and a sign (no
-#: exponents or NaN, which Decimal would read).
-NUMBER = re.compile(r"-?[0-9][0-9.,]*")
 #: Latest records shown under the form.
 RECENT = 20
 #: A refused event's reason → the form field it is shown on and the message there (the
@@ -89,22 +82,14 @@ def _blank(tenant: Tenant) -> dict[str, str]:
 
 
 def _quantity(text: str, errors: dict[str, str]) -> Decimal | None:
-    """The quantity as the viewer writes numbers ("1,500.5" in English, "1.500,5" in German).
-
-    Strict parsing refuses misplaced group separators, so "1.500" typed on a German page is
-    1500, never 1.5, and "1,5" on an English page is an error rather than fifteen.
-    """
+    """The quantity as the viewer writes numbers (``locale_decimal``)."""
     if not text:
         errors["quantity"] = _("Enter a quantity.")
         return None
-    try:
-        if not NUMBER.fullmatch(text):
-            raise NumberFormatError(text)
-        return parse_decimal(text, locale=current_locale_name(), strict=True)
-    except NumberFormatError:
-        example = format_decimal(Decimal("1500.5"), format="#,##0.0")
-        errors["quantity"] = _("Enter a number such as %(example)s.", example=example)
-        return None
+    number = locale_decimal(text)
+    if number is None:
+        errors["quantity"] = _("Enter a number such as %(example)s.", example=number_example())
+    return number
 
 
 def _occurred_at(text: str, errors: dict[str, str]) -> dt.datetime | None:
