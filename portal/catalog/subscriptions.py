@@ -656,6 +656,7 @@ def cancel_subscription(
     usage, the proration of changes), finalized unless the company's invoices are
     reviewed by hand; if the period's invoice is already issued, a credit note returns
     the unused share of its licensed lines instead (a draft of it is replaced).
+    Cancelling at period end again, for the same reason, changes nothing.
 
     :raise SubscriptionRefused: ``subscription_canceled``, ``reason_required``,
         ``reason_too_long``, ``outside_current_period``.
@@ -666,8 +667,16 @@ def cancel_subscription(
     _check_open(subscription)
     _sync_period(subscription, today)
     _check_open(subscription)
-    before = subscription_state(subscription)
     result = Cancellation(subscription)
+    if (
+        at_period_end
+        and pending_end(subscription) is not None
+        and subscription.cancel_reason == text
+    ):
+        # A repeat (double click, retry, a racer that waited for the lock): it is so
+        # already, so nothing changes and nothing is audited a second time.
+        return result
+    before = subscription_state(subscription)
     if at_period_end:
         subscription.cancel_at_period_end = True
         subscription.cancel_reason = text
