@@ -621,3 +621,33 @@ def test_usage_batch_with_the_same_keys_is_stored_once(app, shop, token):
         sa.select(UsageRecord.quantity).where(UsageRecord.tenant_id == tenant.id)
     ).all()
     assert sorted(stored) == [D(1), D(2), D(3), D(4), D(5)]
+
+
+def test_usage_racing_generation_is_billed_or_refused_never_lost(app, shop, token, admin_cookies):
+    """Half the racers post usage of last month, half generate last month's invoice: an
+    event is accepted only if the invoice bills it, else it is refused as invoiced."""
+    tenant = shop.company()
+    last_month = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    _subscribed(tenant, [(shop.seat, 1), (shop.api, 0)], start=last_month)
+    stamp = dt.datetime.combine(last_month + dt.timedelta(days=14), dt.time(9), tzinfo=dt.UTC)
+    usage_url = f"{CONSOLE}/{tenant.public_id}/billing/usage"
+    generate_url = f"/admin/companies/{tenant.public_id}/generate"
+
+    def call(client, i):
+        if i % 2 == 0:
+            return client.post(generate_url, data={"month": f"{last_month:%Y-%m}"})
+        event = {"idempotencyKey": f"u{i}", "metric": "api_calls", "quantity": "700",
+                 "timestamp": stamp.isoformat()}  # fmt: skip
+        return _call(token, "POST", usage_url, json={"events": [event]})(client, i)
+
+    answers = fire(app, call, cookies=admin_cookies)
+    generated, posted = answers[0::2], answers[1::2]
+    assert {a.status_code for a in generated} == {303}, _statuses(generated)
+    assert {a.status_code for a in posted} <= {200, 409}, _statuses(posted)
+    assert _error_types(posted, 409) <= {"period_invoiced"}
+    accepted = sum(1 for a in posted if a.status_code == 200)
+    [invoice] = db.session.scalars(sa.select(Invoice).where(Invoice.tenant_id == tenant.id)).all()
+    billed = sum(line.quantity for line in invoice.lines if line.price_id == shop.api.id)
+    stored = _count(UsageRecord, UsageRecord.tenant_id == tenant.id)
+    assert stored == accepted
+    assert billed == 700 * accepted, (billed, accepted)
