@@ -451,14 +451,14 @@ def test_seller_patches_serialize_without_lost_updates(app, world, token):
     entries = _audits("seller.update", seller.public_id)
     assert len(entries) == RACERS
     db.session.refresh(seller)
-    for field, column in (("invoice_number_format", "R"), ("city", "City")):
+    for field, prefix in (("invoice_number_format", "R"), ("city", "City")):
         changes = [e.data for e in entries if field in e.data["after"]]
         assert len(changes) == RACERS // 2
         assert all(set(e["after"]) == {field} for e in changes)  # nothing else overwritten
         for earlier, later in zip(changes, changes[1:], strict=False):
             assert later["before"][field] == earlier["after"][field]
         assert getattr(seller, field) == changes[-1]["after"][field]
-        assert getattr(seller, field).startswith(column)
+        assert getattr(seller, field).startswith(prefix)
     assert seller.phone == phone_before
 
 
