@@ -218,8 +218,14 @@ def add_coupon(
     :raise CatalogInvalid: for an archived coupon, another seller's, a fixed amount in
         another currency, a canceled subscription, or a coupon the company has already.
     """
-    lock(session, subscription)
+    # The rule is one coupon per company, not per subscription: the company's row is locked
+    # (before the subscription's, parent first), so two of its subscriptions taking the
+    # coupon at once wait for each other and the second sees the first.
     tenant = session.get(Tenant, subscription.tenant_id)
+    if tenant is not None:
+        lock(session, tenant)
+    lock(session, subscription)
+    lock(session, coupon)  # an archiving that commits first is seen
     if coupon.archived_at is not None:
         raise CatalogInvalid({"coupon": N_("The coupon is archived.")})
     if tenant is None or coupon.seller_id != tenant.seller_id:

@@ -262,6 +262,10 @@ def update_product(session: Session, plan: Plan, values: Mapping[str, Any], acto
 
     :raise CatalogInvalid: for wrong fields, a taken code or an archived product.
     """
+    if "code" in values:
+        # Codes are unique per seller: a rename takes the seller's lock (parent first), as
+        # creation does, so two products renamed to one code at once are checked in turn.
+        lock(session, session.get_one(Seller, plan.seller_id))
     lock(session, plan)
     if plan.archived_at is not None:
         raise CatalogInvalid({"product": N_("The product is archived.")})
@@ -625,6 +629,10 @@ def update_price(session: Session, price: Price, values: Mapping[str, Any], acto
     :raise CatalogInvalid: for wrong fields, a taken code, an archived price, or a
         currency change of a price that subscriptions use.
     """
+    # Codes are unique per product, and an edit may take one (a rename, or the new version
+    # taking over the code): the product's lock first, as creation takes it, so concurrent
+    # edits of its prices check the codes in turn instead of failing on the unique key.
+    lock(session, session.get_one(Plan, price.plan_id))
     lock(session, price)
     if price.archived_at is not None:
         raise CatalogInvalid({"price": N_("The price is archived; edit its current version.")})

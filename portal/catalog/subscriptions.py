@@ -17,6 +17,7 @@ from portal.catalog.models import (
     Plan,
     Price,
     Subscription,
+    SubscriptionChange,
     SubscriptionItem,
     SubscriptionStatus,
     UsageKind,
@@ -386,8 +387,9 @@ class ItemChange:
 
 def _apply_change(
     session: Session, subscription: Subscription, change: ItemChange, today: dt.date
-) -> None:
-    """Check and record a change (under the subscription's lock); no audit."""
+) -> SubscriptionChange | None:
+    """Check and record a change (under the subscription's lock); no audit. None when the
+    item has that quantity and price already."""
     lock(session, subscription)
     tenant = session.get_one(Tenant, subscription.tenant_id)
     _check_company(tenant)
@@ -430,7 +432,7 @@ def _apply_change(
             "on",
         )
     try:
-        change_subscription_item(
+        return change_subscription_item(
             session, change.item, on=change.on, quantity=change.quantity, price=change.price
         )
     except SubscriptionChangeRefused as exc:  # the engine's own checks, under the item's lock
@@ -447,14 +449,17 @@ def change_item(
 ) -> Subscription:
     """Change an item's quantity and/or price from a day of the current period; the period's
     invoice bills the proration (see :func:`portal.catalog.services.change_subscription_item`).
+    A change to what the item has already (a repeat) records and audits nothing.
 
     :raise SubscriptionRefused: ``company_archived``, ``subscription_canceled``,
         ``unknown_item``, ``unknown_price``, ``price_archived``, ``currency_mismatch``,
         ``interval_mismatch``, ``metered_change``, ``quantity_not_positive``,
         ``invalid_quantity``, ``outside_current_period``, ``period_invoiced``.
     """
+    lock(session, subscription)  # the audit's "before" is what the change replaces
     before = subscription_state(subscription)
-    _apply_change(session, subscription, change, today or dt.date.today())
+    if _apply_change(session, subscription, change, today or dt.date.today()) is None:
+        return subscription
     session.flush()
     record_audit(
         session,
@@ -656,6 +661,7 @@ def cancel_subscription(
     usage, the proration of changes), finalized unless the company's invoices are
     reviewed by hand; if the period's invoice is already issued, a credit note returns
     the unused share of its licensed lines instead (a draft of it is replaced).
+    Cancelling at period end again, for the same reason, changes nothing.
 
     :raise SubscriptionRefused: ``subscription_canceled``, ``reason_required``,
         ``reason_too_long``, ``outside_current_period``.
@@ -666,8 +672,16 @@ def cancel_subscription(
     _check_open(subscription)
     _sync_period(subscription, today)
     _check_open(subscription)
-    before = subscription_state(subscription)
     result = Cancellation(subscription)
+    if (
+        at_period_end
+        and pending_end(subscription) is not None
+        and subscription.cancel_reason == text
+    ):
+        # A repeat (double click, retry, a racer that waited for the lock): it is so
+        # already, so nothing changes and nothing is audited a second time.
+        return result
+    before = subscription_state(subscription)
     if at_period_end:
         subscription.cancel_at_period_end = True
         subscription.cancel_reason = text

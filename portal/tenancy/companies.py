@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,6 +59,8 @@ COMPANY_FIELDS = ("name", "slug", "seller", "currency", "language", "billing_pro
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 SLUG_MAX = 80
 NAME_MAX = 200
+#: Derived slugs tried when concurrent creations of one name take them first.
+SLUG_ATTEMPTS = 50
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
@@ -270,13 +272,38 @@ def company_dict(session: Session, tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def _save_slug(session: Session) -> None:
-    """Flush; a slug taken by a concurrent request in the meantime is a field error."""
+def _save_slug(session: Session, change: Callable[[], None]) -> None:
+    """Make ``change`` and flush it in a savepoint: a slug a concurrent request has taken in
+    the meantime is a field error, and the transaction stays usable.
+
+    The savepoint begins before the change: beginning one flushes what is pending, and a
+    unique violation in that flush would fail the whole transaction, not the savepoint.
+    """
+    savepoint = session.begin_nested()
+    change()
     try:
-        with session.begin_nested():
-            session.flush()
+        session.flush()
     except IntegrityError:
+        savepoint.rollback()
         raise CompanyInvalid({"slug": N_("Another company already has this slug.")}) from None
+    savepoint.commit()
+
+
+def _insert_company(session: Session, tenant: Tenant, *, derived: bool) -> None:
+    """Insert the new company. A slug derived from the name that a concurrent creation has
+    taken meanwhile moves on to the next free one (the caller asked for no slug, so it is
+    no error of theirs); a slug the caller chose stays a field error."""
+    for _attempt in range(SLUG_ATTEMPTS):
+        try:
+            _save_slug(session, lambda: session.add(tenant))
+            return
+        except CompanyInvalid:
+            if not derived:
+                raise
+        # The rollback took the company out of the session again; the winner has committed
+        # (our insert waited for it), so the next free slug is seen.
+        tenant.slug = _free_slug(session, slugify(tenant.name))
+    raise CompanyInvalid({"slug": N_("Another company already has this slug.")})
 
 
 def create_company(session: Session, data: Mapping[str, Any], actor: Actor) -> Tenant:
@@ -299,12 +326,13 @@ def create_company(session: Session, data: Mapping[str, Any], actor: Actor) -> T
     tenant = Tenant(
         name=clean["name"],
         slug=clean["slug"],
-        seller=clean["seller"],
+        # By id, not the relationship: the seller's list of companies would hold it while
+        # the savepoint that inserts it begins (and flushes).
+        seller_id=clean["seller"].id,
         currency=clean["currency"],
         is_active=True,
     )
-    session.add(tenant)
-    _save_slug(session)
+    _insert_company(session, tenant, derived=_text(data.get("slug")) is None)
     profile = upsert_billing_profile(session, tenant, profile_values or {})
     profile.currency = tenant.currency
     session.flush()
@@ -340,10 +368,13 @@ def update_company(
     settings_values = _check_settings(data, tenant, session, errors)
     if errors:
         raise CompanyInvalid(errors)
-    for name in ("name", "slug", "seller", "currency"):
-        if name in clean:
-            setattr(tenant, name, clean[name])
-    _save_slug(session)
+
+    def change() -> None:
+        for name in ("name", "slug", "seller", "currency"):
+            if name in clean:
+                setattr(tenant, name, clean[name])
+
+    _save_slug(session, change)
     if profile_values is not None:
         if current_profile is not None:
             lock(session, current_profile)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from portal.db import table_of, utcnow
+from portal.db import lock, table_of, utcnow
 from portal.invoices.models import Invoice
 from portal.invoices.states import InvoiceKind, InvoiceStatus
 from portal.tenancy.models import Tenant
@@ -249,6 +249,21 @@ def _invoiced_periods(session: Session, tenant: Tenant, events: list[UsageEvent]
     )
 
 
+def _hold_company(session: Session, tenant: Tenant) -> None:
+    """Keep the company's invoices from being generated until this batch ends.
+
+    Generation locks the company's row (``invoices/run.bill_month``) before it reads the
+    period's usage. A share lock here makes either side wait for the other: the invoice
+    then bills the batch, or the batch then sees the invoice and is refused, and no event
+    is accepted into a period whose invoice missed it. Batches do not wait for each
+    other. SQLite has no share lock: its write lock (``db.lock``) serializes instead.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        lock(session, tenant)
+        return
+    session.execute(sa.select(Tenant.id).where(Tenant.id == tenant.id).with_for_update(read=True))
+
+
 def _period_invoiced(index: int, event: UsageEvent, number: str | None, status) -> EventResult:
     if status == InvoiceStatus.DRAFT:
         remedy = (
@@ -354,6 +369,7 @@ def ingest_usage(
         else:
             results[index] = _conflict(index, key)
     if refuse_invoiced and new:
+        _hold_company(session, tenant)
         periods = _invoiced_periods(session, tenant, [event for _, event in new])
         still_new = []
         for index, event in new:
