@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from portal.catalog.coupons import add_coupon, remove_coupon
+from portal.catalog.coupons import add_coupon
 from portal.catalog.models import (
     Coupon,
     OneOffCharge,
@@ -365,53 +365,51 @@ def _in_own_session(app, work):
     return call
 
 
-def test_coupon_once_per_company_across_its_subscriptions(app, shop):
-    """The rule: a coupon once per company. 20 of its subscriptions get it at once: one."""
+def _coupons_url(tenant, subscription_id) -> str:
+    subscription = db.session.get_one(Subscription, subscription_id)
+    return f"{CONSOLE}/{tenant.public_id}/billing/subscriptions/{subscription.public_id}/coupons"
+
+
+def test_coupon_once_per_company_across_its_subscriptions(app, shop, token):
+    """The rule: a coupon once per company. 20 of its subscriptions get it at once through
+    the console API: one 201, the rest 409 coupon_applied."""
     tenant = shop.company()
     subscription_ids = [_subscribed(tenant, [(shop.seat, 1)]).id for _ in range(RACERS)]
-    coupon_id = _coupon(shop).id
+    coupon = _coupon(shop)
+    coupon_id, code = coupon.id, coupon.code
+    urls = [_coupons_url(tenant, sid) for sid in subscription_ids]
 
-    def work(session, i):
-        subscription = session.get_one(Subscription, subscription_ids[i])
-        add_coupon(session, subscription, session.get_one(Coupon, coupon_id), ACTOR)
-        return True
+    def call(client, i):
+        return _call(token, "POST", urls[i], json={"code": code})(client, i)
 
-    results = fire(app, _in_own_session(app, work))
-    assert results.count(True) == 1, results
-    assert [r for r in results if r is not True] == [
-        {"coupon": "The company has this coupon already."}
-    ] * (RACERS - 1)
+    answers = fire(app, call)
+    assert _statuses(answers) == [201] + [409] * (RACERS - 1)
+    assert _error_types(answers, 409) == {"coupon_applied"}
     assert _count(SubscriptionCoupon, SubscriptionCoupon.coupon_id == coupon_id) == 1
     assert len(_audits("subscription.coupon_add")) == 1
 
 
-def test_same_coupon_on_one_subscription_once(app, shop):
+def test_same_coupon_on_one_subscription_once(app, shop, token):
     tenant = shop.company()
     subscription_id = _subscribed(tenant, [(shop.seat, 1)]).id
-    coupon_id = _coupon(shop).id
+    coupon = _coupon(shop)
+    url = _coupons_url(tenant, subscription_id)
 
-    def work(session, _):
-        subscription = session.get_one(Subscription, subscription_id)
-        add_coupon(session, subscription, session.get_one(Coupon, coupon_id), ACTOR)
-        return True
-
-    results = fire(app, _in_own_session(app, work))
-    assert results.count(True) == 1, results
+    answers = fire(app, _call(token, "POST", url, json={"couponUid": str(coupon.public_id)}))
+    assert _statuses(answers) == [201] + [409] * (RACERS - 1)
     assert _count(SubscriptionCoupon, SubscriptionCoupon.subscription_id == subscription_id) == 1
 
 
-def test_coupon_removed_once(app, shop):
+def test_coupon_removed_once(app, shop, token):
     tenant = shop.company()
     subscription = _subscribed(tenant, [(shop.seat, 1)])
-    applied = add_coupon(db.session, subscription, _coupon(shop), ACTOR)
+    coupon = _coupon(shop)
+    applied = add_coupon(db.session, subscription, coupon, ACTOR)
     db.session.commit()
-    applied_id = applied.id
+    url = f"{_coupons_url(tenant, subscription.id)}/{coupon.public_id}"
 
-    def work(session, _):
-        remove_coupon(session, session.get_one(SubscriptionCoupon, applied_id), ACTOR)
-        return True
-
-    assert fire(app, _in_own_session(app, work)) == [True] * RACERS
+    answers = fire(app, _call(token, "DELETE", url))
+    assert _statuses(answers) == [200] * RACERS
     assert len(_audits("subscription.coupon_remove")) == 1
     db.session.refresh(applied)
     assert applied.removed_at is not None
