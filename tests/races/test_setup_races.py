@@ -460,6 +460,43 @@ def test_seller_patches_serialize_without_lost_updates(app, world, token):
     assert seller.phone == phone_before
 
 
+def test_seller_patch_test_operations_compare_under_the_lock(app, world, token):
+    """Test-and-set: 20 racers each send "test that the city is what it was, then replace
+    it". Only one may see the old city; the others find it changed: 409."""
+    seller = world.a.tenant.seller
+    city = seller.city
+    url = f"{SELLERS}/{seller.public_id}"
+
+    def call(client, i):
+        body = [
+            {"op": "test", "path": "/city", "value": city},
+            {"op": "replace", "path": "/city", "value": f"City {i}"},
+        ]
+        return _call(token, "PATCH", url, json=body)(client, i)
+
+    answers = fire(app, call)
+    assert _statuses(answers) == [200] + [409] * (RACERS - 1)
+    assert len(_audits("seller.update", seller.public_id)) == 1
+
+
+def test_company_patch_test_operations_compare_under_the_lock(app, world, token):
+    tenant = world.a.tenant
+    name = tenant.name
+    url = f"{CONSOLE}/{tenant.public_id}"
+
+    def call(client, i):
+        body = [
+            {"op": "test", "path": "/name", "value": name},
+            {"op": "replace", "path": "/name", "value": f"Renamed {i}"},
+        ]
+        return _call(token, "PATCH", url, json=body)(client, i)
+
+    answers = fire(app, call)
+    assert _statuses(answers) == [200] + [409] * (RACERS - 1)
+    db.session.refresh(tenant)
+    assert tenant.name.startswith("Renamed ")
+
+
 def test_seller_created_once_under_one_request_id(app, world, token):
     """Sellers may share a number prefix (numbers are unique per seller), so the rule
     raced is the request id: one seller."""

@@ -68,6 +68,7 @@ from portal.api.core import (
 )
 from portal.api.openapi import register_docs
 from portal.catalog.settings import SettingsInvalid
+from portal.db import lock
 from portal.extensions import db
 from portal.ops.audit import AdminActionRefused
 from portal.tenancy.companies import (
@@ -322,7 +323,9 @@ def patch_seller(sellerUid: str, query):
     application/json or application/json-patch+json; all or nothing (a failing test is a
     409). Only invoices finalized afterwards show the change: issued ones keep the seller
     as they were issued."""
-    seller = _seller(sellerUid)
+    # Locked before the patch is applied: its ``test`` operations compare against the row
+    # as it is when this change is made, not as it was read before a concurrent one.
+    seller = lock(db.session, _seller(sellerUid))
     current = wire(seller_resource(seller))
     changes = _changes(current, _patch_body(SellerPatch), [f"/{n}" for n in SELLER_PROPERTIES])
     if changes:
@@ -537,7 +540,12 @@ def patch_company(companyUid: str, query):
     name, slug, sellerUid, currency, language and billingProfile properties; all or
     nothing. Billing settings change at …/billing/settings/. The currency cannot change
     once the company has invoices or subscriptions; an archived company is a 409."""
-    tenant = company_or_404(companyUid)
+    # Locked (company, then profile, the services' order) before the patch's ``test``
+    # operations compare against it.
+    tenant = lock(db.session, company_or_404(companyUid))
+    profile_row = get_billing_profile(db.session, tenant)
+    if profile_row is not None:
+        lock(db.session, profile_row)
     current = wire(_company_answer(tenant))
     changes = _changes(current, _patch_body(CompanyPatch), COMPANY_VALUES)
     if changes:
