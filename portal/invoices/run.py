@@ -159,10 +159,15 @@ def _run(
         for offset in range(0, len(todo), batch_size):
             ids = todo[offset : offset + batch_size]
             tenants = session.scalars(
-                # A company archived since the list was read gets no invoice either.
-                sa.select(Tenant).where(
-                    among(session, Tenant.id, ids), Tenant.archived_at.is_(None)
-                )
+                # A company archived since the list was read gets no invoice either. The
+                # rows are locked (in id order, as every path locks companies) as one
+                # company's "generate now" locks it: usage batches hold a shared lock on
+                # the company, so an event is either in before its invoice reads usage or
+                # sees the invoice and is refused; never accepted and left unbilled.
+                sa.select(Tenant)
+                .where(among(session, Tenant.id, ids), Tenant.archived_at.is_(None))
+                .order_by(Tenant.id)
+                .with_for_update()
             ).all()
             manual = set(
                 session.scalars(

@@ -686,3 +686,34 @@ def test_usage_racing_generation_is_billed_or_refused_never_lost(app, shop, toke
     stored = _count(UsageRecord, UsageRecord.tenant_id == tenant.id)
     assert stored == accepted
     assert billed == 700 * accepted, (billed, accepted)
+
+
+def test_usage_racing_the_invoice_run_is_billed_or_refused_never_lost(app, shop, token):
+    """One racer runs the month's invoice run (all companies, in batches), the others post
+    usage of that month for one company: each event is billed by the run or refused."""
+    from portal.invoices.run import run_invoices
+
+    tenant = shop.company()
+    last_month = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    _subscribed(tenant, [(shop.seat, 1), (shop.api, 0)], start=last_month)
+    stamp = dt.datetime.combine(last_month + dt.timedelta(days=14), dt.time(9), tzinfo=dt.UTC)
+    usage_url = f"{CONSOLE}/{tenant.public_id}/billing/usage"
+
+    def call(client, i):
+        if i == 0:
+            with app.app_context():
+                run_invoices(db.session, f"{last_month:%Y-%m}", batch_size=1)
+                db.session.commit()
+            return None
+        event = {"idempotencyKey": f"r{i}", "metric": "api_calls", "quantity": "300",
+                 "timestamp": stamp.isoformat()}  # fmt: skip
+        return _call(token, "POST", usage_url, json={"events": [event]})(client, i)
+
+    posted = fire(app, call)[1:]
+    assert {a.status_code for a in posted} <= {200, 409}, _statuses(posted)
+    assert _error_types(posted, 409) <= {"period_invoiced"}
+    accepted = sum(1 for a in posted if a.status_code == 200)
+    [invoice] = db.session.scalars(sa.select(Invoice).where(Invoice.tenant_id == tenant.id)).all()
+    billed = sum(line.quantity for line in invoice.lines if line.price_id == shop.api.id)
+    assert _count(UsageRecord, UsageRecord.tenant_id == tenant.id) == accepted
+    assert billed == 300 * accepted, (billed, accepted)
