@@ -181,9 +181,7 @@ def test_bad_requests_are_refused_and_send_nothing(session, user, new_email, pas
     assert counts(session) == (0, 0)
 
 
-def test_confirming_changes_the_address_tells_the_old_one_and_ends_other_sessions(
-    session, user
-):
+def test_confirming_changes_the_address_tells_the_old_one_and_ends_other_sessions(session, user):
     token = token_of(request_change(session, user))
     session.commit()
     change = read_email_change(session, token, secret_key=SECRET, max_age=EMAIL_CHANGE_MAX_AGE)

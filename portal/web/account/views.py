@@ -72,7 +72,7 @@ def _max_age() -> int:
 
 def _user() -> User:
     """The signed-in user as the model object (services lock and change it)."""
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _actor(user: User) -> Actor:
@@ -100,7 +100,7 @@ def _confirm_url(token: str) -> str:
 
 
 def _details_form(user: User, **kwargs) -> DetailsForm:
-    if "formdata" not in kwargs:
+    if kwargs.get("formdata") is None:  # not posted: what is stored
         kwargs["data"] = {"name": user.name, "language": user.locale or _current_language()}
     return DetailsForm(languages=_languages(), **kwargs)
 
@@ -166,7 +166,7 @@ def request_email():
     user = _user()
     form = EmailChangeForm(formdata=request.form)
     try:
-        request_email_change(
+        sent = request_email_change(
             db.session,
             user,
             new_email=form.email.data,
@@ -184,7 +184,7 @@ def request_email():
         _(
             "We have sent a link to %(email)s. Your address changes when you open it; until "
             "then you sign in with %(current)s.",
-            email=form.email.data.strip(),
+            email=sent.to_addrs[0],
             current=user.email,
         ),
         "info",
