@@ -410,3 +410,38 @@ def test_csrf_is_enforced(app_config, world, path):
     with app.app_context():
         assert db.session.get(User, world.a.owner.id).name == world.a.owner.name
         db.session.remove()
+
+
+# -- at once ----------------------------------------------------------------------------------
+
+
+def test_one_link_confirmed_many_times_at_once_changes_the_address_once(
+    app, client, auth, world, session, mailbox
+):
+    from tests.races.conftest import fire  # the suite's barrier-released racers
+
+    link = _requested_link(client, auth, world, mailbox)
+    codes = sorted(fire(app, lambda racer, i: racer.post(link).status_code, racers=8))
+    assert codes == [303] + [410] * 7
+    assert user_state(session, world.a.owner)[2] == "ada@new.example"
+    actions = session.scalars(sa.select(AuditLogEntry.action)).all()
+    assert actions.count("account.email_change") == 1
+    templates = session.scalars(sa.select(OutboxEmail.template)).all()
+    assert templates.count("email_changed") == 1
+
+
+def test_two_users_confirming_one_address_at_once_one_gets_it(
+    app, client, auth, world, session, mailbox
+):
+    from tests.races.conftest import fire  # the suite's barrier-released racers
+
+    links = []
+    for user in (world.a.owner, world.b.owner):
+        auth.login(user.email)
+        client.post("/account/email", data={"email": "shared@new.example", "password": PASSWORD})
+        links.append(confirm_link(mailbox.wait_for(len(links) + 1)[-1]))
+        client.post("/logout")
+    codes = sorted(fire(app, lambda racer, i: racer.post(links[i]).status_code, racers=2))
+    assert codes == [303, 409]
+    owners = session.scalars(sa.select(User).where(User.email == "shared@new.example")).all()
+    assert len(owners) == 1
