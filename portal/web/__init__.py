@@ -28,7 +28,7 @@ from portal.web.guards import can, load_tenant_context
 #: billing profile refuse it with a message at the field (portal.web.auth.forms,
 #: portal.tenancy.profiles.validate_profile), the invoice list drops it from its search
 #: (portal.invoices.queries), each webhook's provider refuses what it cannot parse.
-FIELD_CHECKED_BLUEPRINTS = frozenset({"auth", "profile", "invoices", "webhooks"})
+FIELD_CHECKED_BLUEPRINTS = frozenset({"auth", "profile", "invoices", "webhooks", "account"})
 
 
 def unstorable_field() -> str | None:

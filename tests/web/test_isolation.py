@@ -147,6 +147,13 @@ PUBLIC_ENDPOINTS = {
     "public.download",
     "public.pay",
     "public.pay_return",
+    # The signed-in user's own account (login_required; no tenant object); its e-mail
+    # confirmation link is a signed token, like a password reset.
+    "account.show",
+    "account.update",
+    "account.request_email",
+    "account.password",
+    "account.confirm_email",
 }
 
 #: Arguments of public endpoints that are not tenant objects.
