@@ -362,9 +362,9 @@ def _accept(
     now: dt.datetime,
     *,
     user: User | None = None,
-    new_account: tuple[str, str] | None = None,
+    new_account: tuple[str, str, str | None] | None = None,
 ) -> Accepted:
-    """Join as ``user``, or as a new account ``(name, password hash)``: under the locks of
+    """Join as ``user``, or as a new account ``(name, password hash, locale)``: under the locks of
     the company and the invitation, after checking the link again inside them."""
     invitation, secret = _resolve(session, token, now)
     tenant = invitation.tenant
@@ -375,8 +375,10 @@ def _accept(
         assert new_account is not None
         if get_user_by_email(session, invitation.email) is not None:
             raise TeamRefused("account_exists", _ACCOUNT_EXISTS, "email")
-        name, password_hash = new_account
-        user = User(email=invitation.email, name=name, password_hash=password_hash)
+        name, password_hash, locale = new_account
+        user = User(
+            email=invitation.email, name=name, password_hash=password_hash, locale=locale
+        )
         user.last_login_at = now
         try:
             with session.begin_nested():  # another company's invitation may create it first
@@ -414,10 +416,12 @@ def accept_as_new_user(
     *,
     name: str | None,
     password: str | None,
+    locale: str | None = None,
     now: dt.datetime | None = None,
 ) -> Accepted:
-    """Create the invitee's account (the invitation's e-mail, ``name``, ``password``) and
-    join the company with the invitation's role.
+    """Create the invitee's account (the invitation's e-mail, ``name``, ``password``, and
+    ``locale``, the language they accepted in) and join the company with the invitation's
+    role.
 
     :raise InvitationUnusable: for a link that no longer opens the invitation.
     :raise TeamRefused: ``invalid_name``; ``account_exists`` when an account has the
@@ -433,7 +437,8 @@ def accept_as_new_user(
     check_policy(password or "")
     resolve_invitation(session, token, now)  # a dead link is refused before the slow hash
     # Hashed before any lock is taken: argon2 is slow on purpose.
-    return _accept(session, token, now, new_account=(clean_name, hash_password(password or "")))
+    password_hash = hash_password(password or "")
+    return _accept(session, token, now, new_account=(clean_name, password_hash, locale))
 
 
 def accept_as_user(
