@@ -376,9 +376,7 @@ def _accept(
         if get_user_by_email(session, invitation.email) is not None:
             raise TeamRefused("account_exists", _ACCOUNT_EXISTS, "email")
         name, password_hash, locale = new_account
-        user = User(
-            email=invitation.email, name=name, password_hash=password_hash, locale=locale
-        )
+        user = User(email=invitation.email, name=name, password_hash=password_hash, locale=locale)
         user.last_login_at = now
         try:
             with session.begin_nested():  # another company's invitation may create it first

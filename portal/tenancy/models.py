@@ -381,9 +381,7 @@ class Invitation(IdMixin, PublicIdMixin, TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
         sa.CheckConstraint("resend_count >= 0", name="resend_count_non_negative"),
-        sa.CheckConstraint(
-            "accepted_at IS NULL OR revoked_at IS NULL", name="accepted_or_revoked"
-        ),
+        sa.CheckConstraint("accepted_at IS NULL OR revoked_at IS NULL", name="accepted_or_revoked"),
         # One open invitation per tenant and e-mail, in the database too: two invites sent
         # at once cannot both be written.
         sa.Index(

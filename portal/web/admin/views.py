@@ -16,6 +16,7 @@ from portal.web.admin import (
     ledger,
     sellers,
     subscriptions,
+    team,
 )
 from portal.web.admin.blueprint import bp
 
@@ -30,4 +31,5 @@ __all__ = [
     "ledger",
     "sellers",
     "subscriptions",
+    "team",
 ]
