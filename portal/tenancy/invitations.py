@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -226,6 +227,7 @@ def invite(
         session.flush()
     inviter = _actor_user(session, actor)
     invitation = Invitation(
+        public_id=uuid.uuid4(),
         tenant_id=tenant.id,
         email=address,
         role=chosen,
