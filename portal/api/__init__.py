@@ -12,10 +12,7 @@ def register_api(app: Flask) -> None:
     # also build all three surfaces whenever one module of the package is imported.
     from portal.api.accounts.views import api as accounts_api
     from portal.api.billing.views import api as billing_api
-    from portal.api.console import (
-        subscriptions,  # declares its operations on console_api
-        team,  # declares the invitation operations on console_api
-    )
+    from portal.api.console import subscriptions, team  # declare operations on console_api
     from portal.api.console.catalog import api as console_catalog_api
     from portal.api.console.setup_parties import api as sellers_api  # adds company operations
     from portal.api.console.views import api as console_api
