@@ -238,7 +238,8 @@ def test_console_conforms_to_its_openapi_document(app, client, world):
                 )
                 if case.method == "DELETE" and "invoiceUid" in case.path_parameters:
                     case.path_parameters["invoiceUid"] = deletable
-                elif case.method == "DELETE":  # archiving company A would stop the others
+                elif case.method == "DELETE" and "invitationUid" not in case.path_parameters:
+                    # archiving company A would stop the others
                     case.path_parameters["companyUid"] = str(archivable.public_id)
             if positive and case.headers and "X-Request-id" in case.headers:
                 # Generated ids repeat across cases; a repeat is a documented 409, but it
