@@ -85,6 +85,8 @@ def load_config() -> dict:
         # Per API token (or per address without one), on every JSON surface.
         "API_RATE_LIMIT": env.get("RATELIMIT_API", "600 per minute"),
         "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", "3600")),
+        # Days an e-mailed invitation link stays valid (a resend starts it again).
+        "INVITATION_MAX_AGE_DAYS": int(env.get("INVITATION_MAX_AGE_DAYS", "7")),
         # Signed invoice links (/i/<token>) e-mailed to billing contacts: lifetime, rate limit.
         "SIGNED_LINK_MAX_AGE_DAYS": int(env.get("SIGNED_LINK_MAX_AGE_DAYS", "60")),
         "RATELIMIT_SIGNED_LINKS": env.get("RATELIMIT_SIGNED_LINKS", "60 per minute"),

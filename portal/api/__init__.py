@@ -12,12 +12,13 @@ def register_api(app: Flask) -> None:
     # also build all three surfaces whenever one module of the package is imported.
     from portal.api.accounts.views import api as accounts_api
     from portal.api.billing.views import api as billing_api
-    from portal.api.console import quotas, subscriptions  # declare operations on console_api
+    from portal.api.console import quotas, subscriptions, team  # declare console operations
     from portal.api.console.catalog import api as console_catalog_api
     from portal.api.console.setup_parties import api as sellers_api  # adds company operations
     from portal.api.console.views import api as console_api
 
     assert subscriptions.api is console_api and quotas.api is console_api
+    assert team.api is console_api
 
     for api in (billing_api, console_api, console_catalog_api, sellers_api, accounts_api):
         app.register_blueprint(api.blueprint)

@@ -338,10 +338,73 @@ class BillingProfile(IdMixin, TenantMixin, TimestampMixin, Base):
     )
 
 
+class Invitation(IdMixin, PublicIdMixin, TenantMixin, TimestampMixin, Base):
+    """An invitation to join a tenant with a role, sent by e-mail as a single-use link.
+
+    The link carries a random secret; only its SHA-256 hash is stored, so the table alone
+    opens nothing. A resend stores a new hash (the old link dies); accepting or revoking
+    closes the invitation for good. At most one open invitation per tenant and e-mail.
+    """
+
+    __tablename__ = "invitations"
+
+    #: Who is invited, lower-case; an account with this e-mail joins, or is created.
+    email: Mapped[str] = mapped_column(sa.String(254))
+    #: The role the invitee gets on accepting.
+    role: Mapped[Role] = mapped_column(enum_column(Role, "invitation_role"))
+    #: The person who invited (NULL for an API token, or once that user is deleted).
+    invited_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    #: Who invited, as shown in the e-mail and lists (a name, or the API token's label).
+    invited_by_label: Mapped[str] = mapped_column(sa.String(254))
+    #: SHA-256 hex digest of the link's secret (the secret itself is only in the e-mail).
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: When the current link stops working (UTC); a resend moves it on.
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: When the invitee joined; the link never works again.
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The user who joined through it.
+    accepted_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    #: When an owner or admin withdrew it (or a new invitation replaced an expired one).
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: How often it was sent again (each resend makes a new link).
+    resend_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    #: Language the e-mail was written in (ISO 639-1).
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")
+
+    tenant: Mapped[Tenant] = relationship()
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+        sa.CheckConstraint("resend_count >= 0", name="resend_count_non_negative"),
+        sa.CheckConstraint("accepted_at IS NULL OR revoked_at IS NULL", name="accepted_or_revoked"),
+        # One open invitation per tenant and e-mail, in the database too: two invites sent
+        # at once cannot both be written.
+        sa.Index(
+            "uq_invitations_open_email",
+            "tenant_id",
+            "email",
+            unique=True,
+            sqlite_where=sa.text("accepted_at IS NULL AND revoked_at IS NULL"),
+            postgresql_where=sa.text("accepted_at IS NULL AND revoked_at IS NULL"),
+        ),
+    )
+
+    def is_pending(self, now: dt.datetime | None = None) -> bool:
+        """Neither accepted, revoked nor expired."""
+        now = now or utcnow()
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
+
+
 __all__ = [
     "ApiToken",
     "BillingProfile",
     "EInvoiceFormat",
+    "Invitation",
     "Membership",
     "PlatformAdmin",
     "Seller",

@@ -47,7 +47,30 @@ OBJECT_ARGUMENTS = {
     "seller_id": lambda world: str(world.b.tenant.seller.public_id),
     # Quotas are named by metric within a company (B's company in the path).
     "metric": lambda world: "api_calls",
+    # The team: tenant B's pending invitation and one of its members (by user id).
+    "invitation_id": lambda world: str(_invitation_of_b(world).public_id),
+    "invitationUid": lambda world: str(_invitation_of_b(world).public_id),
+    "member_id": lambda world: str(world.b.viewer.public_id),
 }
+
+
+def _invitation_of_b(world):
+    """A pending invitation of tenant B (created on first use)."""
+    from portal.extensions import db
+    from portal.ops.audit import Actor
+    from portal.tenancy.invitations import invite
+    from portal.tenancy.models import Invitation
+
+    invitation = db.session.scalars(
+        sa.select(Invitation).where(Invitation.tenant_id == world.b.tenant.id)
+    ).first()
+    if invitation is None:
+        invitation = invite(
+            db.session, world.b.tenant, email="invitee-b@example.com", role="viewer",
+            actor=Actor(label="isolation"),
+        )  # fmt: skip
+        db.session.commit()
+    return invitation
 
 
 def _catalog_of_b(world):
@@ -154,6 +177,8 @@ PUBLIC_ENDPOINTS = {
     "account.request_email",
     "account.password",
     "account.confirm_email",
+    # An invitation link: the token is the credential; it opens one invitation.
+    "team.accept",
 }
 
 #: Arguments of public endpoints that are not tenant objects.
@@ -267,6 +292,20 @@ def test_tenant_a_cannot_reach_tenant_b(
     session.expire_all()
     token_b = session.scalar(sa.select(ApiToken).where(ApiToken.id == world.b.token.id))
     assert token_b.revoked_at is None
+    from portal.tenancy.models import Invitation, Membership
+
+    memberships_b = session.execute(
+        sa.select(Membership.user_id, Membership.role).where(
+            Membership.tenant_id == world.b.tenant.id
+        )
+    ).all()
+    assert sorted((u, r.value) for u, r in memberships_b) == sorted(
+        (world.b.user(r).id, r.value) for r in Role
+    )
+    for invitation in session.scalars(
+        sa.select(Invitation).where(Invitation.tenant_id == world.b.tenant.id)
+    ):
+        assert invitation.revoked_at is None and invitation.resend_count == 0
     method_b = session.get(PaymentMethod, world.b.payment_method.id)
     assert method_b.status == "active" and method_b.is_default
     assert (

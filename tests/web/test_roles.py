@@ -133,3 +133,57 @@ def test_tenant_switcher_changes_the_current_tenant(client, auth, world, session
         client.post("/tenants/switch", data={"tenant": str(world.b.tenant.public_id)}).status_code
         == 404
     )
+
+
+def _changing_tenant_routes():
+    """Every page route whose permission is more than "view", from the app's url map."""
+    from portal import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        permission = getattr(view, "required_permission", None)
+        if permission in (None, "view"):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield pytest.param(
+                rule.rule, method, sorted(rule.arguments), id=f"{method} {rule.rule}"
+            )
+
+
+@pytest.mark.parametrize(("rule", "method", "arguments"), list(_changing_tenant_routes()))
+def test_viewers_are_refused_every_change(client, auth, world, session, rule, method, arguments):
+    """A viewer gets 403 on every route that needs more than "view", on their own
+    company's objects, and nothing of the team changes."""
+    from portal.ops.audit import Actor
+    from portal.tenancy.invitations import invite
+    from portal.tenancy.models import Invitation, Membership
+
+    invitation = invite(
+        session, world.a.tenant, email="roles@example.com", role="viewer", actor=Actor(label="t")
+    )
+    session.commit()
+    own = {
+        "token_id": str(world.a.token.public_id),
+        "invoice_id": str(world.a.invoice.public_id),
+        "method_id": str(world.a.payment_method.public_id),
+        "invitation_id": str(invitation.public_id),
+        "member_id": str(world.a.owner.public_id),
+        "payment_id": "00000000-0000-0000-0000-000000000000",
+        "slug": "stripe",
+    }
+    url = rule
+    for name in arguments:
+        assert name in own, f"{rule}: give {name!r} an object of tenant A here"
+        url = url.replace(f"<{name}>", own[name])
+    auth.login(world.a.viewer.email)
+    form = {"email": "x@example.com", "role": "owner", "name": "x", "access": "billing:write"}
+    response = client.open(url, method=method, data=form)
+    assert response.status_code == 403, f"{method} {url} → {response.status_code}"
+    session.expire_all()
+    assert session.get(Invitation, invitation.id).revoked_at is None
+    assert session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 1
+    roles = session.scalars(
+        sa.select(Membership.role).where(Membership.tenant_id == world.a.tenant.id)
+    ).all()
+    assert sorted(r.value for r in roles) == ["billing_admin", "owner", "viewer"]

@@ -150,6 +150,7 @@ DOC_EXTRAS = DocExtras(
         "companyUid": (_UID, "Company UID."),
         "invoiceUid": (_UID, "Invoice UID."),
         "jobUid": (_UID, "Job UID."),
+        "invitationUid": (_UID, "Invitation UID."),
     },
     errors={
         400: (

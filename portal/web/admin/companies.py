@@ -46,6 +46,7 @@ from portal.web.admin.company_forms import (
     form_values,
 )
 from portal.web.admin.documents import companies_page
+from portal.web.admin.team_panel import team_panel
 from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
@@ -76,7 +77,11 @@ def _usage_rows(tenant: Tenant) -> list:
 
 
 def _company_page(
-    tenant: Tenant, values: dict | None = None, errors: dict | None = None, status: int = 200
+    tenant: Tenant,
+    values: dict | None = None,
+    errors: dict | None = None,
+    status: int = 200,
+    invite: dict | None = None,
 ):
     settings = company_settings(db.session, tenant)
     rows, _total = admin_invoice_list(
@@ -100,6 +105,7 @@ def _company_page(
         this_month=today.strftime("%Y-%m"),
         month_start=today.replace(day=1),
         today=today,
+        **team_panel(tenant, invite),
     )
     response.status_code = status
     return response

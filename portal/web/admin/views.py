@@ -17,6 +17,7 @@ from portal.web.admin import (
     quotas,
     sellers,
     subscriptions,
+    team,
     usage,
 )
 from portal.web.admin.blueprint import bp
@@ -33,5 +34,6 @@ __all__ = [
     "quotas",
     "sellers",
     "subscriptions",
+    "team",
     "usage",
 ]
