@@ -275,8 +275,11 @@ def change_post(subscription_id: str):
         db.session.rollback()
         subscription = _load(subscription_id)
         item = _item(subscription)
-        errors = {exc.field if exc.field in ("quantity", "price") else "form": _message(exc)}
-        return _change_page(subscription, item, allowed, values, errors)
+        offered = _item_options(subscription, item, allowed, today)
+        shown = {"quantity": offered.quantity, "price": bool(offered.prices)}
+        # At its field when the form has it; above the form otherwise.
+        where = exc.field if shown.get(exc.field or "") else "form"
+        return _change_page(subscription, item, allowed, values, {where: _message(exc)})
     flash(_("Your subscription is changed. The next invoice bills the difference."), "success")
     return _back(subscription)
 
