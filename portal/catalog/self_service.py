@@ -231,6 +231,36 @@ def period_changes(
     )
 
 
+@dataclass(frozen=True)
+class SubscriptionNotice:
+    """What the overview says about a subscription: its end, and this period's changes."""
+
+    subscription: Subscription
+    last_day: dt.date | None  # the last day of a subscription that ends at period end
+    changes: list[SubscriptionChange]
+
+
+def subscription_notices(
+    session: Session, tenant: Tenant, today: dt.date
+) -> list[SubscriptionNotice]:
+    """The company's open subscriptions that end at period end or changed this period."""
+    notices = []
+    for subscription in session.scalars(
+        sa.select(Subscription)
+        .where(
+            Subscription.tenant_id == tenant.id,
+            Subscription.status != SubscriptionStatus.CANCELED,
+        )
+        .order_by(Subscription.started_on.desc(), Subscription.id.desc())
+    ):
+        end = ends_on(subscription, today)
+        changes = period_changes(session, subscription, today)
+        if end is not None or changes:
+            last_day = end - dt.timedelta(days=1) if end else None
+            notices.append(SubscriptionNotice(subscription, last_day, changes))
+    return notices
+
+
 # -- changing an item --------------------------------------------------------------------------
 
 

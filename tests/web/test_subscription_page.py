@@ -314,3 +314,15 @@ def test_admin_turns_a_switch_off_on_the_company_form(client, auth, world, ss, s
     auth.login(world.a.owner.email)
     listing = client.get("/subscription").get_data(as_text=True)
     assert f'id="cancel-{ss.uid}"' not in listing and f'id="change-{ss.seat.public_id}"' in listing
+
+
+def test_overview_shows_the_periods_changes_and_the_end(client, auth, world, ss):
+    auth.login(world.a.owner.email)
+    assert "Your subscription ends on" not in client.get("/").get_data(as_text=True)
+    client.post(_change_url(ss), data={"quantity": "5", "confirmed": "yes"})
+    overview = client.get("/").get_data(as_text=True)
+    assert "Changes in this period" in overview and "quantity 3 → 5" in overview
+    client.post(f"/subscription/{ss.uid}/cancel", data={"reason": "not_using"})
+    overview = client.get("/").get_data(as_text=True)
+    assert "Your subscription ends on" in overview
+    assert f'href="/subscription#s-{ss.uid}"' in overview
