@@ -11,6 +11,7 @@ def register_api(app: Flask) -> None:
     # first, and each surface imports portal.api.core back; at the top, that cycle would
     # also build all three surfaces whenever one module of the package is imported.
     from portal.api.accounts.views import api as accounts_api
+    from portal.api.billing import subscriptions as billing_subscriptions  # adds operations
     from portal.api.billing.views import api as billing_api
     from portal.api.console import quotas, subscriptions, team  # declare console operations
     from portal.api.console.catalog import api as console_catalog_api
@@ -19,6 +20,7 @@ def register_api(app: Flask) -> None:
 
     assert subscriptions.api is console_api and quotas.api is console_api
     assert team.api is console_api
+    assert billing_subscriptions.api is billing_api
 
     for api in (billing_api, console_api, console_catalog_api, sellers_api, accounts_api):
         app.register_blueprint(api.blueprint)

@@ -308,6 +308,13 @@ class CompanyBillingSettings(IdMixin, TenantMixin, TimestampMixin, Base):
     discount_percent: Mapped[Decimal] = mapped_column(Percent, default=Decimal(0))
     #: Internal note for admins.
     notes: Mapped[str | None] = mapped_column(sa.Text)
+    #: Self-service: the company's owners and billing admins may change the quantity of
+    #: licensed items themselves (subscription page and tenant API).
+    self_service_quantity: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    #: Self-service: they may switch an item to another price marked ``self_serve``.
+    self_service_price_switch: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    #: Self-service: they may cancel at period end (and withdraw that before the end).
+    self_service_cancel: Mapped[bool] = mapped_column(sa.Boolean, default=True)
 
     __table_args__ = (
         sa.UniqueConstraint("tenant_id"),

@@ -33,7 +33,13 @@ SETTINGS_FIELDS: dict[str, Any] = {
     "show_drafts_to_tenant": bool,
     "discount_percent": Decimal,
     "notes": str | None,
+    "self_service_quantity": bool,
+    "self_service_price_switch": bool,
+    "self_service_cancel": bool,
 }
+#: The self-service switches (what the company's own users may change on their
+#: subscriptions); all allowed by default.
+SELF_SERVICE_FIELDS = ("self_service_quantity", "self_service_price_switch", "self_service_cancel")
 
 
 #: Longest internal note accepted.
@@ -71,6 +77,9 @@ def company_settings(session: Session, tenant: Tenant) -> CompanyBillingSettings
         show_drafts_to_tenant=False,
         discount_percent=Decimal(0),
         notes=None,
+        self_service_quantity=True,
+        self_service_price_switch=True,
+        self_service_cancel=True,
     )
 
 
@@ -129,7 +138,8 @@ def _notes(value: Any) -> str | None:
 
 
 def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Check and convert a complete settings dict.
+    """Check and convert a complete settings dict (the self-service switches may be left
+    out: an update keeps their stored value).
 
     :raise SettingsInvalid: with one message per wrong, missing or unknown field.
     """
@@ -147,10 +157,12 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         "show_drafts_to_tenant": _bool,
         "discount_percent": _percent,
         "notes": _notes,
+        **{name: _bool for name in SELF_SERVICE_FIELDS},
     }
     for name, check in checks.items():
         if name not in values:
-            errors[name] = N_("This field is required.")
+            if name not in SELF_SERVICE_FIELDS:  # the switches may be left out: kept as they are
+                errors[name] = N_("This field is required.")
             continue
         try:
             clean[name] = check(values[name])
@@ -168,7 +180,8 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 def update_company_settings(
     session: Session, tenant: Tenant, values: Mapping[str, Any], actor: Actor
 ) -> CompanyBillingSettings:
-    """Replace the company's settings with ``values`` (every field), audited before/after.
+    """Replace the company's settings with ``values`` (every field; the self-service
+    switches left out keep their value), audited before/after.
 
     :raise SettingsInvalid: when any field is wrong; nothing is written then.
     """

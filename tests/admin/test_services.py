@@ -63,6 +63,9 @@ def test_default_settings_are_unsaved(world, session):
         "show_drafts_to_tenant": False,
         "discount_percent": "0",
         "notes": None,
+        "self_service_quantity": True,
+        "self_service_price_switch": True,
+        "self_service_cancel": True,
     }
 
 

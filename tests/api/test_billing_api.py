@@ -69,10 +69,31 @@ def _fill(path: str, tenant_world) -> str:
     )
 
 
+#: The self-service subscription operations beyond the reference (test_billing_subscriptions.py).
+SUBSCRIPTION_OPERATIONS = {
+    ("GET", "/subscriptions"),
+    ("GET", "/subscriptions/{subscription_id}"),
+    ("POST", "/subscriptions/{subscription_id}/preview"),
+    ("PATCH", "/subscriptions/{subscription_id}"),
+    ("POST", "/subscriptions/{subscription_id}/cancel"),
+    ("POST", "/subscriptions/{subscription_id}/resume"),
+}
+
+
 def test_reference_lists_seventeen_operations(app):
     spec = app.test_client().get("/api/v1/billing/openapi.json").get_json()
-    operations = {(m.upper(), p) for p, ms in spec["paths"].items() for m in ms}
-    assert len(operations) == 17 == len(OPERATIONS)
+    operations = {
+        (m.upper(), p.removeprefix("/api/v1/billing"))
+        for p, ms in spec["paths"].items()
+        for m in ms
+    }
+    reference = {
+        (m, p.replace("{invoice}", "{invoice_id}").replace("{method}", "{method_id}"))
+        for m, p in OPERATIONS
+    }
+    reference = {(m, p.replace("/stripe/", "/{slug}/")) for m, p in reference}
+    assert len(OPERATIONS) == 17
+    assert operations == reference | SUBSCRIPTION_OPERATIONS
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)

@@ -31,8 +31,9 @@ from portal.api.billing.schemas import (
     SendInvoiceResult,
     UpcomingInvoiceResponse,
 )
+from portal.api.billing.subscription_schemas import SUBSCRIPTION_BODIES
 from portal.api.core import Api, ApiError, envelope, error_entry, file_response, not_found
-from portal.api.openapi import register_docs
+from portal.api.openapi import DocExtras, register_docs
 from portal.db import load_for_tenant, utcnow
 from portal.documents.formats import render_document
 from portal.extensions import db
@@ -457,4 +458,6 @@ def _next_action(result) -> dict | None:
     return {k: v for k, v in data.items() if v} or None
 
 
-register_docs(api)
+# The subscription operations (subscriptions.py, declared on this surface) read their
+# bodies after finding the subscription, so the document learns the bodies from here.
+register_docs(api, DocExtras(bodies=SUBSCRIPTION_BODIES))

@@ -38,6 +38,9 @@ def _settings_fields() -> dict[str, Field]:
         "showDraftsToTenant": "boolean",
         "discountPercent": "decimal",
         "notes": "string",
+        "selfServiceQuantity": "boolean",
+        "selfServicePriceSwitch": "boolean",
+        "selfServiceCancel": "boolean",
     }
     fields = {
         "/companyUid": Field(Tenant.public_id, "uuid"),

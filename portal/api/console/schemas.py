@@ -114,6 +114,15 @@ class CompanyBillingSettingsResource(BaseModel):
     showDraftsToTenant: bool
     discountPercent: str = Field(description="Decimal string, 0 to 100.")
     notes: str | None
+    selfServiceQuantity: bool = Field(
+        description="The company's owners and billing admins may change quantities."
+    )
+    selfServicePriceSwitch: bool = Field(
+        description="They may switch an item to another price marked self-serve."
+    )
+    selfServiceCancel: bool = Field(
+        description="They may cancel at period end, and resume before the end."
+    )
 
 
 class InvoiceTotals(BaseModel):
@@ -338,11 +347,22 @@ SETTING_VALUES: dict[str, Any] = {
     "showDraftsToTenant": StrictBool,
     "discountPercent": PERCENT,
     "notes": NOTES | None,
+    "selfServiceQuantity": StrictBool,
+    "selfServicePriceSwitch": StrictBool,
+    "selfServiceCancel": StrictBool,
 }
 READ_ONLY_SETTINGS = ("companyUid", "companyName")
 #: Settings that may be empty: ``remove`` clears them (the same as replacing with null).
 NULLABLE_SETTINGS = ("paymentTermsDays", "notes")
-_BOOLEANS = ("autoFinalize", "autoSend", "autoCollect", "showDraftsToTenant")
+_BOOLEANS = (
+    "autoFinalize",
+    "autoSend",
+    "autoCollect",
+    "showDraftsToTenant",
+    "selfServiceQuantity",
+    "selfServicePriceSwitch",
+    "selfServiceCancel",
+)
 #: ``copy`` from -> to, grouped so that any current value of a source is valid at a target.
 COPIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Boolean": (_BOOLEANS, _BOOLEANS),

@@ -36,6 +36,9 @@ SETTINGS_COLUMNS: dict[str, tuple[str, Any]] = {
     "showDraftsToTenant": ("show_drafts_to_tenant", False),
     "discountPercent": ("discount_percent", 0),
     "notes": ("notes", None),
+    "selfServiceQuantity": ("self_service_quantity", True),
+    "selfServicePriceSwitch": ("self_service_price_switch", True),
+    "selfServiceCancel": ("self_service_cancel", True),
 }
 #: Properties of the settings resource that no change may alter.
 READ_ONLY = ("companyUid", "companyName")

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 
 from portal.catalog.queries import company_subscriptions
 from portal.catalog.settings import (
+    SELF_SERVICE_FIELDS,
     SettingsInvalid,
     company_settings,
     settings_dict,
@@ -51,7 +52,13 @@ from portal.web.guards import admin_view
 from portal.web.htmx import render_page
 
 #: Check boxes of the settings form (absent from a form post when unticked).
-BOOLEAN_FIELDS = ("auto_finalize", "auto_send", "auto_collect", "show_drafts_to_tenant")
+BOOLEAN_FIELDS = (
+    "auto_finalize",
+    "auto_send",
+    "auto_collect",
+    "show_drafts_to_tenant",
+    *SELF_SERVICE_FIELDS,
+)
 
 
 def _settings_form_values(form: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask_babel import get_locale
 
+from portal.catalog.self_service import subscription_notices
 from portal.db import utcnow
 from portal.extensions import db
 from portal.invoices.estimates import estimate
@@ -34,4 +35,5 @@ def index():
         method_warning=method_warning(method, today) if method else None,
         chart=spend_chart(monthly_spend(db.session, g.tenant, today), str(get_locale())),
         today=today,
+        notices=subscription_notices(db.session, g.tenant, today),
     )
