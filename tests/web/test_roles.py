@@ -155,6 +155,9 @@ def _changing_tenant_routes():
 def test_viewers_are_refused_every_change(client, auth, world, session, rule, method, arguments):
     """A viewer gets 403 on every route that needs more than "view", on their own
     company's objects, and nothing of the team changes."""
+    import datetime as dt
+
+    from portal.catalog.models import Subscription
     from portal.ops.audit import Actor
     from portal.tenancy.invitations import invite
     from portal.tenancy.models import Invitation, Membership
@@ -162,8 +165,18 @@ def test_viewers_are_refused_every_change(client, auth, world, session, rule, me
     invitation = invite(
         session, world.a.tenant, email="roles@example.com", role="viewer", actor=Actor(label="t")
     )
+    start = dt.date.today().replace(day=1)
+    subscription = Subscription(
+        tenant_id=world.a.tenant.id,
+        currency="EUR",
+        started_on=start,
+        current_period_start=start,
+        current_period_end=(start + dt.timedelta(days=32)).replace(day=1),
+    )
+    session.add(subscription)
     session.commit()
     own = {
+        "subscription_id": str(subscription.public_id),
         "token_id": str(world.a.token.public_id),
         "invoice_id": str(world.a.invoice.public_id),
         "method_id": str(world.a.payment_method.public_id),
@@ -183,6 +196,7 @@ def test_viewers_are_refused_every_change(client, auth, world, session, rule, me
     session.expire_all()
     assert session.get(Invitation, invitation.id).revoked_at is None
     assert session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 1
+    assert session.get(Subscription, subscription.id).cancel_at_period_end is False
     roles = session.scalars(
         sa.select(Membership.role).where(Membership.tenant_id == world.a.tenant.id)
     ).all()
