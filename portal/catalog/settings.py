@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import CompanyBillingSettings
+from portal.db import lock
 from portal.ops.audit import N_, Actor, record_audit
 from portal.tenancy.models import Tenant
 
@@ -186,7 +187,12 @@ def update_company_settings(
     :raise SettingsInvalid: when any field is wrong; nothing is written then.
     """
     clean = validate_settings(values)
+    # The company's lock serializes its settings writes, the first one (which creates the
+    # row) included; the "before" of the audit is read under it.
+    lock(session, tenant)
     settings = company_settings(session, tenant)
+    if settings.id is not None:
+        lock(session, settings)
     before = settings_dict(settings) if settings.id is not None else None
     for name, value in clean.items():
         setattr(settings, name, value)
