@@ -34,6 +34,15 @@ def correlation_meta(**extra: Any) -> dict[str, Any]:
     return {"correlationId": request_id(), **extra}
 
 
+def whole_collection(rows: list[Any]) -> Response:
+    """A collection answered whole (a company's few subscriptions, quotas, invitations): the
+    envelope with paging info that says so."""
+    return console_envelope(
+        rows,
+        meta=correlation_meta(pagingInfo={"total": len(rows), "count": len(rows), "offset": 0}),
+    )
+
+
 def console_error_body(status: int, detail: list[dict]) -> dict:
     """``{errors, data: null, meta}``: one error per detail entry."""
     return {

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, StringConstraints
 
 from portal.api.console.common import company_or_404, not_found, token_actor
-from portal.api.console.envelope import action, console_envelope, correlation_meta
+from portal.api.console.envelope import action, whole_collection
 from portal.api.console.schemas import ActionResponse
 from portal.api.console.subscription_schemas import DecimalIn
 from portal.api.console.views import api
@@ -97,10 +97,7 @@ def get_quotas(companyUid: str):
     """The company's quotas, by metric."""
     tenant = company_or_404(companyUid)
     rows = [quota_resource(q, str(tenant.public_id)) for q in company_quotas(db.session, tenant)]
-    return console_envelope(
-        rows,
-        meta=correlation_meta(pagingInfo={"total": len(rows), "count": len(rows), "offset": 0}),
-    )
+    return whole_collection(rows)
 
 
 @api.operation(

@@ -13,7 +13,12 @@ from typing import Any
 from flask import Response
 
 from portal.api.console.common import company_or_404, token_actor
-from portal.api.console.envelope import action, console_envelope, correlation_meta, one
+from portal.api.console.envelope import (
+    action,
+    console_envelope,
+    one,
+    whole_collection,
+)
 from portal.api.console.serializers import coupon_terms
 from portal.api.console.subscription_schemas import (
     CancellationAction,
@@ -274,10 +279,7 @@ def get_subscriptions(companyUid: str):
     cancellation."""
     tenant = company_or_404(companyUid)
     rows = [subscription_resource(s, tenant) for s in company_subscriptions(db.session, tenant)]
-    return console_envelope(
-        rows,
-        meta=correlation_meta(pagingInfo={"total": len(rows), "count": len(rows), "offset": 0}),
-    )
+    return whole_collection(rows)
 
 
 @api.operation(

@@ -15,7 +15,11 @@ from flask import Response, url_for
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from portal.api.console.common import company_or_404, not_found, token_actor
-from portal.api.console.envelope import action, console_envelope, correlation_meta, one
+from portal.api.console.envelope import (
+    action,
+    one,
+    whole_collection,
+)
 from portal.api.console.query import NO_NUL
 from portal.api.console.schemas import ActionResponse, CollectionResponse, ResourceResponse
 from portal.api.console.views import api
@@ -127,10 +131,7 @@ def get_invitations(companyUid: str, query: InvitationQuery):
     rows = [invitation_resource(i, tenant) for i in company_invitations(db.session, tenant)]
     if query.status:
         rows = [row for row in rows if row["status"] == query.status]
-    return console_envelope(
-        rows,
-        meta=correlation_meta(pagingInfo={"total": len(rows), "count": len(rows), "offset": 0}),
-    )
+    return whole_collection(rows)
 
 
 @api.operation(
