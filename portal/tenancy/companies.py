@@ -437,7 +437,6 @@ __all__ = [
     "company_dict",
     "create_company",
     "find_seller",
-    "company_by_public_id",
     "company_list",
     "list_companies",
     "slugify",
@@ -469,11 +468,3 @@ def company_list(
     order = list(order_by) or [Tenant.name.asc()]
     rows = session.execute(query.order_by(*order, Tenant.id.asc()).limit(limit).offset(offset))
     return [(tenant, seller, profile) for tenant, seller, profile in rows], int(total)
-
-
-def company_by_public_id(session: Session, value: str) -> Tenant | None:
-    """A company by its public id (text); None when unknown or malformed."""
-    uid = parse_public_id(value)
-    return (
-        session.scalars(sa.select(Tenant).where(Tenant.public_id == uid)).first() if uid else None
-    )
